@@ -1,0 +1,3 @@
+from mlops_jupyter.cli import run
+
+run()

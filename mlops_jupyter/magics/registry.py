@@ -1,0 +1,64 @@
+"""The verb registry behind ``%mlops VERB …`` and ``%%mlops VERB …``.
+
+Each domain keeps its verbs in its own module (``magics/dataset.py`` …) exposing
+``VERBS: dict[str, Verb]``; this table maps verb names to those modules, which are
+imported only when a verb is used (``%load_ext`` stays fast). ``%mlops help`` imports
+them all, so help always lists what really exists.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+#: verb -> module that defines it in its VERBS table
+VERB_MODULES: dict[str, str] = {
+    "init": "mlops_jupyter.magics.tracking",
+    "experiment": "mlops_jupyter.magics.tracking",
+    "track": "mlops_jupyter.magics.tracking",
+    "log": "mlops_jupyter.magics.tracking",
+    "runs": "mlops_jupyter.magics.tracking",
+    "show": "mlops_jupyter.magics.tracking",
+    "compare": "mlops_jupyter.magics.tracking",
+    "dataset": "mlops_jupyter.magics.dataset",
+    "model": "mlops_jupyter.magics.model",
+    "serve": "mlops_jupyter.magics.model",
+    "drift": "mlops_jupyter.magics.drift",
+    "run": "mlops_jupyter.magics.jobs",
+}
+
+
+@dataclass(frozen=True)
+class Verb:
+    """One verb. ``handler(shell, argv, cell)`` gets the words after the verb (already
+    split with shell quoting), and the cell body for ``%%mlops`` (else None); it
+    returns a value to display or None. Bad arguments raise IPython's UsageError."""
+
+    name: str
+    summary: str
+    usage: str
+    handler: Callable[[Any, list[str], str | None], Any]
+    examples: list[str] = field(default_factory=list)
+    cell: bool = False  # usable as %%mlops VERB
+
+
+def find(verb: str) -> Verb | None:
+    mod_name = VERB_MODULES.get(verb)
+    if mod_name is None:
+        return None
+    try:
+        mod = importlib.import_module(mod_name)
+    except ImportError:
+        return None  # a domain whose magics have not landed yet
+    return getattr(mod, "VERBS", {}).get(verb)
+
+
+def available() -> dict[str, Verb]:
+    out = {}
+    for verb in VERB_MODULES:
+        v = find(verb)
+        if v is not None:
+            out[verb] = v
+    return out

@@ -1,0 +1,281 @@
+"""The metadata schema (SQLAlchemy Core), one definition for SQLite and PostgreSQL.
+
+Changing a table means adding a migration in :mod:`mlops_jupyter.store.migrations`
+and bumping ``SCHEMA_VERSION``. Times are UNIX seconds as floats (timezone-free and
+identical on both backends); JSON documents are stored as text so both backends
+behave the same.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+SCHEMA_VERSION = 2
+
+metadata = MetaData()
+
+ID = String(32)
+NAME = String(256)
+
+schema_info = Table(
+    "mlops_schema",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", NAME, nullable=False, unique=True),
+    Column("description", Text),
+    Column("created_at", Float, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("experiment_id", ID, ForeignKey("experiments.id"), nullable=False),
+    Column("name", NAME),
+    Column("status", String(16), nullable=False),
+    Column("start_time", Float, nullable=False),
+    Column("end_time", Float),
+    Column("heartbeat_at", Float),
+    Column("ended_by", String(16)),  # user | reaper | exit
+    Column("user", String(128)),
+    Column("host", String(256)),
+    Column("pid", Integer),
+    Column("pid_start", String(32)),  # process start time, guards against pid reuse
+    Column("parent_id", ID, ForeignKey("runs.id")),
+    Column("job_id", ID),
+    Column("source", Text),  # notebook or script path
+    Column("git_commit", String(64)),
+    Column("git_dirty", Boolean),
+    Column("error", Text),  # JSON: type, message, traceback
+    Index("ix_runs_experiment_start", "experiment_id", "start_time"),
+    Index("ix_runs_status", "status"),
+    Index("ix_runs_job", "job_id"),
+)
+
+params = Table(
+    "params",
+    metadata,
+    Column("run_id", ID, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+tags = Table(
+    "tags",
+    metadata,
+    Column("run_id", ID, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+# Every logged point. value NULL means NaN (SQLite cannot store NaN).
+metrics = Table(
+    "metrics",
+    metadata,
+    Column("run_id", ID, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("key", String(250), nullable=False),
+    Column("value", Float),
+    Column("step", BigInteger, nullable=False),
+    Column("timestamp", Float, nullable=False),
+    Index("ix_metrics_run_key_step", "run_id", "key", "step"),
+)
+
+# One row per (run, key), maintained at flush time so listing 10,000 runs stays fast.
+metric_summary = Table(
+    "metric_summary",
+    metadata,
+    Column("run_id", ID, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("last_value", Float),
+    Column("last_step", BigInteger, nullable=False),
+    Column("last_timestamp", Float, nullable=False),
+    Column("min_value", Float),
+    Column("min_step", BigInteger),
+    Column("max_value", Float),
+    Column("max_step", BigInteger),
+    Column("count", BigInteger, nullable=False),
+)
+
+# Every content-addressed blob the metadata knows about (for doctor --verify).
+blobs = Table(
+    "blobs",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+artifacts = Table(
+    "artifacts",
+    metadata,
+    Column("run_id", ID, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("name", String(1024), primary_key=True),
+    Column("digest", String(64), ForeignKey("blobs.digest"), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("kind", String(16), nullable=False),  # file | dir | bytes | figure | text
+    Column("created_at", Float, nullable=False),
+)
+
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", NAME, nullable=False, unique=True),
+    Column("description", Text),
+    Column("created_at", Float, nullable=False),
+)
+
+dataset_versions = Table(
+    "dataset_versions",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("dataset_id", ID, ForeignKey("datasets.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("digest", String(64), nullable=False),  # content hash naming the version
+    Column("kind", String(16), nullable=False),  # dataframe | file | folder
+    Column("blob", String(64), ForeignKey("blobs.digest"), nullable=False),
+    Column("size", BigInteger),
+    Column("rows", BigInteger),
+    Column("columns", Integer),
+    Column("schema", Text),  # JSON
+    Column("profile", Text),  # JSON
+    Column("source", Text),
+    Column("description", Text),
+    Column("creator", String(128)),
+    Column("run_id", ID),
+    Column("parent_id", ID),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("dataset_id", "version", name="uq_dataset_version"),
+    UniqueConstraint("dataset_id", "digest", name="uq_dataset_digest"),
+)
+
+# Lineage: which dataset versions a run read or wrote.
+run_inputs = Table(
+    "run_inputs",
+    metadata,
+    Column("run_id", ID, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("dataset_version_id", ID, ForeignKey("dataset_versions.id"), primary_key=True),
+    Column("role", String(16), primary_key=True),  # input | output
+    Column("created_at", Float, nullable=False),
+)
+
+registered_models = Table(
+    "registered_models",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", NAME, nullable=False, unique=True),
+    Column("description", Text),
+    Column("created_at", Float, nullable=False),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("model_id", ID, ForeignKey("registered_models.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("run_id", ID),
+    Column("blob", String(64), ForeignKey("blobs.digest"), nullable=False),
+    Column("size", BigInteger),
+    Column("flavor", String(64), nullable=False),
+    Column("signature", Text),  # JSON
+    Column("metrics", Text),  # JSON
+    Column("requirements", Text),  # JSON
+    Column("tags", Text),  # JSON
+    Column("description", Text),
+    Column("trusted", Boolean, nullable=False, default=False),
+    Column("creator", String(128)),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("model_id", "version", name="uq_model_version"),
+)
+
+model_version_datasets = Table(
+    "model_version_datasets",
+    metadata,
+    Column("model_version_id", ID, ForeignKey("model_versions.id"), primary_key=True),
+    Column("dataset_version_id", ID, ForeignKey("dataset_versions.id"), primary_key=True),
+)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("model_id", ID, ForeignKey("registered_models.id"), primary_key=True),
+    Column("alias", NAME, primary_key=True),
+    Column("version_id", ID, ForeignKey("model_versions.id"), nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+# Append-only: promotions, trust changes, and other governed actions.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False),
+    Column("user", String(128)),
+    Column("action", String(32), nullable=False),
+    Column("model_id", ID),
+    Column("alias", NAME),
+    Column("from_version", Integer),
+    Column("to_version", Integer),
+    Column("reason", Text),
+    Column("details", Text),  # JSON
+    Index("ix_audit_model_at", "model_id", "at"),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("parent_id", ID),
+    Column("kind", String(16), nullable=False),  # run | sweep | reproduce
+    Column("template", Text, nullable=False),
+    Column("template_digest", String(64)),
+    Column("parameters", Text),  # JSON
+    Column("gates", Text),  # JSON
+    Column("status", String(16), nullable=False),
+    Column("start_time", Float, nullable=False),
+    Column("end_time", Float),
+    Column("error", Text),
+    Column("output_blob", String(64)),
+    Column("output_path", Text),
+    Column("user", String(128)),
+    Column("host", String(256)),
+    Column("pid", Integer),
+)
+
+# Added in schema version 2 (see migrations).
+drift_reports = Table(
+    "drift_reports",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("created_at", Float, nullable=False),
+    Column("subject_kind", String(16)),  # model | dataset
+    Column("subject", NAME),  # model or dataset name
+    Column("reference", Text),
+    Column("current", Text),
+    Column("drifted", Boolean, nullable=False),
+    Column("share", Float),
+    Column("report_blob", String(64), ForeignKey("blobs.digest")),
+    Column("run_id", ID),
+    Index("ix_drift_subject_at", "subject_kind", "subject", "created_at"),
+)

@@ -1,0 +1,9 @@
+"""SQL for the datasets domain (filled in by its issue)."""
+
+from __future__ import annotations
+
+from mlops_jupyter.store.sql.core import SqlCore
+
+
+class SqlDatasets(SqlCore):
+    pass

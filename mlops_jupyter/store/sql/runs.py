@@ -1,0 +1,483 @@
+"""SQL for experiments, runs, params, tags, metrics and run artifacts."""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.engine import Connection
+
+from mlops_jupyter import _proc
+from mlops_jupyter.errors import (
+    AmbiguousReferenceError,
+    ConflictError,
+    NotFoundError,
+)
+from mlops_jupyter.names import artifact_name
+from mlops_jupyter.refs import parse_run_ref
+from mlops_jupyter.store import schema as S
+from mlops_jupyter.store.base import PointTuple
+from mlops_jupyter.store.entities import (
+    FINISHED,
+    KILLED,
+    RUNNING,
+    Artifact,
+    Experiment,
+    MetricPoint,
+    MetricSummary,
+    Run,
+)
+from mlops_jupyter.store.sql.core import SqlCore, chunks, dumps, loads, nan_in, nan_out
+
+HEARTBEAT_EVERY = 15.0
+STALE_AFTER = 120.0  # a run on another host without heartbeat for this long is dead
+REAP_EVERY = 5.0
+
+
+class SqlRuns(SqlCore):
+    # -- experiments ------------------------------------------------------------------
+    def get_or_create_experiment(self, name: str) -> Experiment:
+        def tx(conn: Connection) -> Experiment:
+            row = conn.execute(select(S.experiments).where(S.experiments.c.name == name)).first()
+            if row is None:
+                exp = {"id": uuid.uuid4().hex, "name": name, "created_at": time.time()}
+                self._upsert(conn, S.experiments, [exp], ["name"])
+                row = conn.execute(
+                    select(S.experiments).where(S.experiments.c.name == name)
+                ).one()
+            return Experiment(row.id, row.name, row.created_at, row.description)
+
+        with self.db.read() as conn:
+            row = conn.execute(select(S.experiments).where(S.experiments.c.name == name)).first()
+        if row is not None:
+            return Experiment(row.id, row.name, row.created_at, row.description)
+        return self.db.write(tx)
+
+    def get_experiment(self, name: str) -> Experiment:
+        with self.db.read() as conn:
+            row = conn.execute(select(S.experiments).where(S.experiments.c.name == name)).first()
+        if row is None:
+            names = [e.name for e in self.list_experiments()]
+            raise NotFoundError(
+                f"no experiment named {name!r}; experiments: {', '.join(names) or '(none yet)'}"
+            )
+        return Experiment(row.id, row.name, row.created_at, row.description)
+
+    def list_experiments(self) -> list[Experiment]:
+        with self.db.read() as conn:
+            rows = conn.execute(select(S.experiments).order_by(S.experiments.c.created_at)).all()
+        return [Experiment(r.id, r.name, r.created_at, r.description) for r in rows]
+
+    # -- runs -------------------------------------------------------------------------
+    def create_run(self, *, experiment_id: str, name: str | None, **context: Any) -> Run:
+        run_id = uuid.uuid4().hex
+        now = context.pop("start_time", None) or time.time()
+        params: Mapping[str, str] = context.pop("params", None) or {}
+        tags: Mapping[str, str] = context.pop("tags", None) or {}
+        # (name, bytes, kind): stored as blobs first, rows written in the run's transaction
+        files = [
+            (artifact_name(n), *self.blobs.put_bytes(data), kind)
+            for n, data, kind in context.pop("files", None) or ()
+        ]
+        row = {
+            "id": run_id, "experiment_id": experiment_id, "name": name, "status": RUNNING,
+            "start_time": now, "heartbeat_at": now,
+            **{k: context.get(k) for k in (
+                "user", "host", "pid", "pid_start", "parent_id", "job_id", "source",
+                "git_commit", "git_dirty",
+            )},
+        }
+
+        def tx(conn: Connection) -> None:
+            conn.execute(S.runs.insert().values(**row))
+            if params:
+                conn.execute(S.params.insert(), [
+                    {"run_id": run_id, "key": k, "value": v} for k, v in params.items()
+                ])
+            if tags:
+                conn.execute(S.tags.insert(), [
+                    {"run_id": run_id, "key": k, "value": v} for k, v in tags.items()
+                ])
+            for name, digest, size, kind in files:
+                self._register_blob(conn, digest, size)
+                conn.execute(S.artifacts.insert().values(
+                    run_id=run_id, name=name, digest=digest, size=size, kind=kind, created_at=now,
+                ))
+
+        self.db.write(tx)
+        with self.db.read() as conn:
+            exp = conn.execute(
+                select(S.experiments.c.name).where(S.experiments.c.id == experiment_id)
+            ).scalar_one()
+        return Run(
+            id=run_id, experiment_id=experiment_id, experiment=exp, name=name, status=RUNNING,
+            start_time=now, end_time=None, user=row["user"], host=row["host"], pid=row["pid"],
+            parent_id=row["parent_id"], job_id=row["job_id"], source=row["source"],
+            git_commit=row["git_commit"], git_dirty=row["git_dirty"],
+            params=dict(params), tags=dict(tags),
+        )
+
+    def end_run(
+        self, run_id: str, status: str, end_time: float, error: Mapping[str, Any] | None = None,
+        ended_by: str = "user",
+    ) -> None:
+        values: dict[str, Any] = {"status": status, "end_time": end_time, "ended_by": ended_by}
+        if error is not None:
+            values["error"] = dumps(dict(error))
+        self.db.write(
+            lambda conn: conn.execute(update(S.runs).where(S.runs.c.id == run_id).values(**values))
+        )
+
+    def heartbeat(self, run_ids: Sequence[str], at: float) -> None:
+        if not run_ids:
+            return
+        ids = list(run_ids)
+
+        def tx(conn: Connection) -> None:
+            conn.execute(
+                update(S.runs).where(S.runs.c.id.in_(ids), S.runs.c.status == RUNNING)
+                .values(heartbeat_at=at)
+            )
+            # a run the reaper declared dead while this process was merely paused revives
+            conn.execute(
+                update(S.runs)
+                .where(S.runs.c.id.in_(ids), S.runs.c.status == KILLED, S.runs.c.ended_by == "reaper")
+                .values(status=RUNNING, end_time=None, ended_by=None, heartbeat_at=at)
+            )
+
+        self.db.write(tx)
+
+    def log_params(self, run_id: str, params: Mapping[str, str]) -> None:
+        if not params:
+            return
+
+        def tx(conn: Connection) -> None:
+            keys = list(params)
+            existing: dict[str, str] = {}
+            for part in chunks(keys):
+                existing.update(conn.execute(
+                    select(S.params.c.key, S.params.c.value)
+                    .where(S.params.c.run_id == run_id, S.params.c.key.in_(part))
+                ).all())
+            changed = {k: (existing[k], v) for k, v in params.items() if k in existing and existing[k] != v}
+            if changed:
+                k, (old, new) = next(iter(changed.items()))
+                raise ConflictError(
+                    f"parameter {k!r} of run {run_id[:8]} is already {old!r}; parameters "
+                    f"cannot change within a run (got {new!r}): log it as a metric or tag, "
+                    "or start a new run"
+                )
+            new_rows = [{"run_id": run_id, "key": k, "value": v} for k, v in params.items() if k not in existing]
+            if new_rows:
+                conn.execute(S.params.insert(), new_rows)
+
+        self.db.write(tx)
+
+    def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
+        rows = [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()]
+        self.db.write(lambda conn: self._upsert(conn, S.tags, rows, ["run_id", "key"], ["value"]))
+
+    def log_metric_batches(self, batches: Mapping[str, Sequence[PointTuple]]) -> int:
+        """Insert buffered points of several runs in one transaction; keep summaries."""
+        batches = {r: p for r, p in batches.items() if p}
+        if not batches:
+            return 0
+
+        def tx(conn: Connection) -> int:
+            ph = self._paramstyle(conn)
+            sql = f"INSERT INTO metrics (run_id, key, value, step, timestamp) VALUES ({ph}, {ph}, {ph}, {ph}, {ph})"  # noqa: S608 - fixed text
+            n = 0
+            for run_id, points in batches.items():
+                rows = [
+                    (run_id, k, None if v != v else v, s, t) for (k, v, s, t) in points
+                ]
+                for part in chunks(rows, 50_000):
+                    conn.exec_driver_sql(sql, list(part))
+                n += len(rows)
+                self._merge_summaries(conn, run_id, points)
+            return n
+
+        return self.db.write(tx)
+
+    def _merge_summaries(self, conn: Connection, run_id: str, points: Sequence[PointTuple]) -> None:
+        agg: dict[str, list[Any]] = {}
+        for key, v, step, ts in points:
+            a = agg.get(key)
+            if a is None:
+                # last_v, last_step, last_ts, min, min_step, max, max_step, count
+                agg[key] = [v, step, ts, v, step, v, step, 1]
+                continue
+            if (step, ts) >= (a[1], a[2]):
+                a[0], a[1], a[2] = v, step, ts
+            if v == v:  # NaN never wins min/max
+                if a[3] != a[3] or v < a[3]:
+                    a[3], a[4] = v, step
+                if a[5] != a[5] or v > a[5]:
+                    a[5], a[6] = v, step
+            a[7] += 1
+        existing = {}
+        for part in chunks(list(agg)):
+            for r in conn.execute(
+                select(S.metric_summary).where(
+                    S.metric_summary.c.run_id == run_id, S.metric_summary.c.key.in_(part)
+                )
+            ):
+                existing[r.key] = r
+        rows = []
+        for key, a in agg.items():
+            last_v, last_s, last_t, mn, mn_s, mx, mx_s, cnt = a
+            old = existing.get(key)
+            if old is not None:
+                if (old.last_step, old.last_timestamp) > (last_s, last_t):
+                    last_v, last_s, last_t = nan_out(old.last_value), old.last_step, old.last_timestamp
+                omn, omx = nan_out(old.min_value), nan_out(old.max_value)
+                if omn == omn and (mn != mn or omn <= mn):
+                    mn, mn_s = omn, old.min_step
+                if omx == omx and (mx != mx or omx >= mx):
+                    mx, mx_s = omx, old.max_step
+                cnt += old.count
+            rows.append({
+                "run_id": run_id, "key": key, "last_value": nan_in(last_v), "last_step": last_s,
+                "last_timestamp": last_t, "min_value": nan_in(mn), "min_step": mn_s if mn == mn else None,
+                "max_value": nan_in(mx), "max_step": mx_s if mx == mx else None, "count": cnt,
+            })
+        cols = ["last_value", "last_step", "last_timestamp", "min_value", "min_step",
+                "max_value", "max_step", "count"]
+        self._upsert(conn, S.metric_summary, rows, ["run_id", "key"], cols)
+
+    # -- reading ----------------------------------------------------------------------
+    def resolve_run_id(self, ref: str) -> str:
+        prefix = parse_run_ref(ref)
+        with self.db.read() as conn:
+            if len(prefix) == 32:
+                found = conn.execute(select(S.runs.c.id).where(S.runs.c.id == prefix)).scalars().all()
+            else:
+                found = conn.execute(
+                    select(S.runs.c.id).where(S.runs.c.id.like(prefix + "%")).limit(6)
+                ).scalars().all()
+            if len(found) == 1:
+                return found[0]
+            if not found:
+                recent = conn.execute(
+                    select(S.runs.c.id, S.runs.c.name).order_by(S.runs.c.start_time.desc()).limit(5)
+                ).all()
+        if found:
+            raise AmbiguousReferenceError(
+                f"run reference {ref!r} is ambiguous: it matches {', '.join(f[:12] for f in found[:5])}"
+                f"{'…' if len(found) > 5 else ''}; give more characters"
+            )
+        listing = ", ".join(f"{r.id[:8]} ({r.name})" if r.name else r.id[:8] for r in recent)
+        raise NotFoundError(
+            f"no run matches {ref!r}; most recent runs: {listing or '(no runs yet)'}"
+        )
+
+    def get_run(self, ref: str) -> Run:
+        run_id = self.resolve_run_id(ref)
+        self.reap_stale_runs()
+        return self.search_runs(run_ids=[run_id])[0]
+
+    def search_runs(
+        self, experiment_ids: Iterable[str] | None = None, *, run_ids: Iterable[str] | None = None,
+        job_id: str | None = None, parent_id: str | None = None, limit: int | None = None,
+    ) -> list[Run]:
+        self.reap_stale_runs()
+        raw = self.runs_raw(experiment_ids, run_ids=run_ids, job_id=job_id, parent_id=parent_id, limit=limit)
+        params, tags, summaries = defaultdict(dict), defaultdict(dict), defaultdict(dict)
+        for r, k, v in raw["params"]:
+            params[r][k] = v
+        for r, k, v in raw["tags"]:
+            tags[r][k] = v
+        for r, k, lv, ls, mn, mns, mx, mxs, cnt in raw["metrics"]:
+            summaries[r][k] = MetricSummary(
+                k, nan_out(lv), ls, nan_out(mn), mns, nan_out(mx), mxs, cnt
+            )
+        out = []
+        for r in raw["runs"]:
+            out.append(Run(
+                id=r.id, experiment_id=r.experiment_id, experiment=r.experiment, name=r.name,
+                status=r.status, start_time=r.start_time, end_time=r.end_time, user=r.user,
+                host=r.host, pid=r.pid, parent_id=r.parent_id, job_id=r.job_id, source=r.source,
+                git_commit=r.git_commit, git_dirty=r.git_dirty, error=loads(r.error),
+                ended_by=r.ended_by, params=params[r.id], tags=tags[r.id], metrics=summaries[r.id],
+            ))
+        return out
+
+    def runs_raw(
+        self, experiment_ids: Iterable[str] | None = None, *, run_ids: Iterable[str] | None = None,
+        job_id: str | None = None, parent_id: str | None = None, limit: int | None = None,
+    ) -> dict[str, list[Any]]:
+        """Rows for a runs table, as plain tuples (the fast path for 10,000 runs)."""
+        conds = []
+        if experiment_ids is not None:
+            conds.append(S.runs.c.experiment_id.in_(list(experiment_ids)))
+        if run_ids is not None:
+            conds.append(S.runs.c.id.in_(list(run_ids)))
+        if job_id is not None:
+            conds.append(S.runs.c.job_id == job_id)
+        if parent_id is not None:
+            conds.append(S.runs.c.parent_id == parent_id)
+        q = (
+            select(S.runs, S.experiments.c.name.label("experiment"))
+            .join(S.experiments, S.experiments.c.id == S.runs.c.experiment_id)
+            .where(and_(*conds)).order_by(S.runs.c.start_time.desc())
+        )
+        if limit:
+            q = q.limit(limit)
+        with self.db.read() as conn:
+            runs = conn.execute(q).all()
+            ids = [r.id for r in runs]
+            sub = None if (limit is None and run_ids is None) else ids
+
+            def fetch(cols: list[Any], table: Any) -> list[tuple[Any, ...]]:
+                if sub is None:
+                    stmt = select(*cols)
+                    if conds:
+                        stmt = stmt.join(S.runs, S.runs.c.id == table.c.run_id).where(and_(*conds))
+                    return [tuple(r) for r in conn.execute(stmt)]
+                out: list[tuple[Any, ...]] = []
+                for part in chunks(sub):
+                    out.extend(tuple(r) for r in conn.execute(select(*cols).where(table.c.run_id.in_(part))))
+                return out
+
+            P, T, M = S.params, S.tags, S.metric_summary
+            return {
+                "runs": runs,
+                "params": fetch([P.c.run_id, P.c.key, P.c.value], P),
+                "tags": fetch([T.c.run_id, T.c.key, T.c.value], T),
+                "metrics": fetch([
+                    M.c.run_id, M.c.key, M.c.last_value, M.c.last_step, M.c.min_value, M.c.min_step,
+                    M.c.max_value, M.c.max_step, M.c.count,
+                ], M),
+            }
+
+    def metric_history(self, run_id: str, keys: Iterable[str] | None = None) -> list[MetricPoint]:
+        q = select(S.metrics.c.key, S.metrics.c.value, S.metrics.c.step, S.metrics.c.timestamp).where(
+            S.metrics.c.run_id == run_id
+        )
+        if keys is not None:
+            q = q.where(S.metrics.c.key.in_(list(keys)))
+        q = q.order_by(S.metrics.c.key, S.metrics.c.step, S.metrics.c.timestamp)
+        with self.db.read() as conn:
+            return [MetricPoint(k, nan_out(v), s, t) for k, v, s, t in conn.execute(q)]
+
+    # -- artifacts --------------------------------------------------------------------
+    def _record_artifact(self, run_id: str, name: str, digest: str, size: int, kind: str) -> Artifact:
+        now = time.time()
+
+        def tx(conn: Connection) -> None:
+            self._register_blob(conn, digest, size)
+            self._upsert(
+                conn, S.artifacts,
+                [{"run_id": run_id, "name": name, "digest": digest, "size": size, "kind": kind, "created_at": now}],
+                ["run_id", "name"], ["digest", "size", "kind", "created_at"],
+            )
+
+        self.db.write(tx)
+        return Artifact(run_id, name, digest, size, kind, now)
+
+    def put_artifact_bytes(self, run_id: str, name: str, data: bytes, kind: str = "bytes") -> Artifact:
+        name = artifact_name(name)
+        digest, size = self.blobs.put_bytes(data)
+        return self._record_artifact(run_id, name, digest, size, kind)
+
+    def put_artifact_file(self, run_id: str, name: str, path: str | Path, kind: str = "file") -> Artifact:
+        name = artifact_name(name)
+        digest, size = self.blobs.put_file(path)
+        return self._record_artifact(run_id, name, digest, size, kind)
+
+    def put_artifact_dir(self, run_id: str, name: str, folder: str | Path) -> Artifact:
+        """A folder: each file as a blob, then a manifest blob naming the whole."""
+        from mlops_jupyter.store.manifest import manifest_bytes, scan_folder
+
+        name = artifact_name(name)
+        entries = scan_folder(folder)
+        sizes = {}
+        for e in entries:
+            self.blobs.put_file(e.source, digest=e.digest)
+            sizes[e.digest] = e.size
+        digest, size = self.blobs.put_bytes(manifest_bytes(entries))
+
+        def tx(conn: Connection) -> None:
+            for d, n in sizes.items():
+                self._register_blob(conn, d, n)
+
+        self.db.write(tx)
+        return self._record_artifact(run_id, name, digest, size, "dir")
+
+    def download_artifact(self, run_id: str, name: str, dest: str | Path) -> Path:
+        """Write an artifact (a file, or a folder from its manifest) under ``dest``."""
+        from mlops_jupyter.store.manifest import parse_manifest
+
+        art = self.get_artifact(run_id, name)
+        dest = Path(dest)
+        if art.kind != "dir":
+            return self.blobs.materialize(art.digest, dest)
+        for rel, _size, digest in parse_manifest(self.blobs.get_bytes(art.digest)):
+            artifact_name(rel)
+            self.blobs.materialize(digest, dest / rel)
+        return dest
+
+    def list_artifacts(self, run_id: str) -> list[Artifact]:
+        with self.db.read() as conn:
+            rows = conn.execute(
+                select(S.artifacts).where(S.artifacts.c.run_id == run_id).order_by(S.artifacts.c.name)
+            ).all()
+        return [Artifact(r.run_id, r.name, r.digest, r.size, r.kind, r.created_at) for r in rows]
+
+    def get_artifact(self, run_id: str, name: str) -> Artifact:
+        name = artifact_name(name)
+        for a in self.list_artifacts(run_id):
+            if a.name == name:
+                return a
+        names = [a.name for a in self.list_artifacts(run_id)]
+        raise NotFoundError(
+            f"run {run_id[:8]} has no artifact {name!r}; artifacts: {', '.join(names) or '(none)'}"
+        )
+
+    def read_artifact(self, run_id: str, name: str) -> bytes:
+        return self.blobs.get_bytes(self.get_artifact(run_id, name).digest)
+
+    # -- liveness ---------------------------------------------------------------------
+    def reap_stale_runs(self, force: bool = False) -> int:
+        """Mark RUNNING runs whose process is gone as KILLED. Cheap; rate-limited."""
+        now = time.time()
+        if not force and now - self._last_reap < REAP_EVERY:
+            return 0
+        self._last_reap = now
+        me = _proc.hostname()
+        with self.db.read() as conn:
+            rows = conn.execute(
+                select(S.runs.c.id, S.runs.c.host, S.runs.c.pid, S.runs.c.pid_start, S.runs.c.heartbeat_at)
+                .where(S.runs.c.status == RUNNING)
+            ).all()
+        dead: list[tuple[str, float]] = []
+        for r in rows:
+            beat = r.heartbeat_at or 0.0
+            if r.host == me and r.pid is not None:
+                if not _proc.is_alive(r.pid, r.pid_start):
+                    dead.append((r.id, beat))
+            elif now - beat > STALE_AFTER:
+                dead.append((r.id, beat))
+        if not dead:
+            return 0
+
+        def tx(conn: Connection) -> None:
+            for run_id, beat in dead:
+                conn.execute(
+                    update(S.runs).where(S.runs.c.id == run_id, S.runs.c.status == RUNNING).values(
+                        status=KILLED, end_time=beat or now, ended_by="reaper",
+                        error=dumps({"type": "ProcessDied", "message": "the process running this run stopped without ending it (killed, crashed or kernel restarted)"}),
+                    )
+                )
+
+        self.db.write(tx)
+        return len(dead)
+
+
+_ = (or_, math, FINISHED)  # re-exported names used by mixins

@@ -1,0 +1,215 @@
+"""A run in progress: buffers metrics in memory and writes them in batches.
+
+``log_metric`` is on the hot path of training loops, so it only validates (once per
+key), converts to float and appends a tuple. Buffers are written when the run ends,
+on ``flush()``, at the end of each notebook cell, at interpreter exit, every
+``FLUSH_SECONDS`` while logging continues, and when ``MAX_BUFFER`` points wait.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+import traceback
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlops_jupyter import names
+from mlops_jupyter.errors import UsageError
+from mlops_jupyter.redact import redact
+from mlops_jupyter.store.entities import FAILED, FINISHED, KILLED, RUN_STATUSES, Artifact, Run
+from mlops_jupyter.tracking import heartbeat
+from mlops_jupyter.tracking.values import metric_value, step_value, text_value
+
+if TYPE_CHECKING:
+    from mlops_jupyter.store.sql import SqlStore
+
+MAX_BUFFER = 1_000_000
+FLUSH_SECONDS = 5.0
+_CHECK_EVERY = 1 << 16
+
+
+class ActiveRun:
+    """Handle on a live run. Use as a context manager, or call :meth:`end`."""
+
+    def __init__(self, store: SqlStore, run: Run, on_end: Any = None) -> None:
+        self.store = store
+        self.id = run.id
+        self.name = run.name
+        self.experiment = run.experiment
+        self.parent_id = run.parent_id
+        self.ended = False
+        self.status = run.status
+        self._points: list[tuple[str, float, int, float]] = []
+        self._next_step: dict[str, int] = {}
+        self._countdown = _CHECK_EVERY
+        self._last_flush = time.monotonic()
+        self._on_end = on_end
+        heartbeat.register(self)
+
+    # -- metrics ----------------------------------------------------------------------
+    def log_metric(self, key: str, value: Any, step: int | None = None, timestamp: float | None = None) -> None:
+        nxt = self._next_step
+        if key not in nxt:
+            names.key(key, "metric name")
+            nxt[key] = 0
+        v = value if type(value) is float else metric_value(key, value)
+        if step is None:
+            step = nxt[key]
+            nxt[key] = step + 1
+        else:
+            if type(step) is not int:
+                step = step_value(step)
+            if step >= nxt[key]:
+                nxt[key] = step + 1
+        self._points.append((key, v, step, timestamp or time.time()))
+        self._countdown -= 1
+        if self._countdown <= 0:
+            self._maybe_flush()
+
+    def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None, timestamp: float | None = None) -> None:
+        ts = timestamp or time.time()
+        for k, v in metrics.items():
+            self.log_metric(k, v, step, ts)
+
+    def _maybe_flush(self) -> None:
+        self._countdown = _CHECK_EVERY
+        if len(self._points) >= MAX_BUFFER or time.monotonic() - self._last_flush > FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> int:
+        """Write buffered points; return how many. On failure they stay buffered."""
+        pts = self._points
+        if not pts:
+            return 0
+        self._points = []
+        try:
+            n = self.store.log_metric_batches({self.id: pts})
+        except BaseException:
+            self._points = pts + self._points
+            raise
+        self._last_flush = time.monotonic()
+        return n
+
+    @property
+    def pending(self) -> int:
+        return len(self._points)
+
+    # -- params, tags, artifacts -------------------------------------------------------
+    def log_param(self, key: str, value: Any) -> None:
+        self.log_params({key: value})
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        self.store.log_params(self.id, _texts("parameter", params))
+
+    def set_tag(self, key: str, value: Any) -> None:
+        self.set_tags({key: value})
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        self.store.set_tags(self.id, _texts("tag", tags, user=True))
+
+    def log_artifact(self, obj: Any, name: str | None = None) -> Artifact:
+        """Store a file, a folder, bytes, text or a matplotlib figure with this run."""
+        if isinstance(obj, str | os.PathLike) and not isinstance(obj, bytes):
+            path = Path(obj)
+            if not path.exists():
+                raise UsageError(
+                    f"no file or folder at {str(path)!r}: log_artifact takes a path, bytes, "
+                    "or a matplotlib figure (use log_text for a string)"
+                )
+            name = name or path.name
+            if path.is_dir():
+                return self.store.put_artifact_dir(self.id, name, path)
+            if not path.is_file():
+                raise UsageError(f"{str(path)!r} is not a regular file or folder")
+            return self.store.put_artifact_file(self.id, name, path)
+        if isinstance(obj, bytes | bytearray | memoryview):
+            if not name:
+                raise UsageError("log_artifact(bytes) needs name=…")
+            return self.store.put_artifact_bytes(self.id, name, bytes(obj), "bytes")
+        if hasattr(obj, "savefig"):  # matplotlib Figure
+            buf = io.BytesIO()
+            obj.savefig(buf, format="png", bbox_inches="tight")
+            return self.store.put_artifact_bytes(self.id, name or "figure.png", buf.getvalue(), "figure")
+        raise UsageError(
+            f"cannot log a {type(obj).__name__} as an artifact: give a path, bytes, or a "
+            "matplotlib figure"
+        )
+
+    def log_text(self, text: str, name: str) -> Artifact:
+        return self.store.put_artifact_bytes(self.id, name, text.encode(), "text")
+
+    # -- ending -----------------------------------------------------------------------
+    def end(self, status: str = FINISHED, error: BaseException | Mapping[str, Any] | None = None,
+            ended_by: str = "user") -> None:
+        if self.ended:
+            return
+        status = status.upper()
+        if status not in RUN_STATUSES or status == "RUNNING":
+            raise UsageError(f"status must be one of FINISHED, FAILED, KILLED, got {status!r}")
+        flush_error: BaseException | None = None
+        try:
+            self.flush()
+        except Exception as e:  # noqa: BLE001 - still end the run; report below
+            flush_error = e
+        info = _error_info(error) if error is not None else None
+        self.store.end_run(self.id, status, time.time(), info, ended_by=ended_by)
+        self.ended = True
+        self.status = status
+        heartbeat.unregister(self)
+        if self._on_end is not None:
+            self._on_end(self)
+        if flush_error is not None:
+            raise flush_error
+
+    def __enter__(self) -> ActiveRun:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if exc is None:
+            self.end(FINISHED)
+        elif isinstance(exc, KeyboardInterrupt):
+            self.end(KILLED, exc)
+        elif isinstance(exc, SystemExit) and exc.code in (None, 0):
+            self.end(FINISHED)
+        else:
+            self.end(FAILED, exc)
+
+    # -- reading ----------------------------------------------------------------------
+    @property
+    def info(self) -> Run:
+        """The run as stored now (buffered metrics flushed first)."""
+        self.flush()
+        return self.store.get_run(self.id)
+
+    def _repr_html_(self) -> str:
+        return self.info._repr_html_()
+
+    def __repr__(self) -> str:
+        state = self.status if self.ended else "RUNNING"
+        return f"<ActiveRun {self.id[:8]} {self.name or ''} [{state}] experiment={self.experiment!r}>"
+
+
+def _texts(kind: str, values: Mapping[str, Any], user: bool = False) -> dict[str, str]:
+    if not isinstance(values, Mapping):
+        raise UsageError(f"{kind}s must be a mapping of name to value, got {type(values).__name__}")
+    out = {}
+    for k, v in values.items():
+        names.key(k, f"{kind} name")
+        if user and k.startswith("mlops."):
+            raise UsageError(f"tag names starting with 'mlops.' are reserved, got {k!r}")
+        out[k] = text_value(kind, k, v)
+    return out
+
+
+def _error_info(error: BaseException | Mapping[str, Any]) -> dict[str, Any]:
+    if isinstance(error, Mapping):
+        return dict(error)
+    tb = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    return {
+        "type": type(error).__name__,
+        "message": redact(str(error))[:4000],
+        "traceback": redact(tb)[-20000:],
+    }

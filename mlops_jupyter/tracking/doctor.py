@@ -1,0 +1,49 @@
+"""``mlops doctor``: where the store is, what it holds, and whether its bytes are intact."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlops_jupyter import __version__
+from mlops_jupyter.config import redact_url
+from mlops_jupyter.tracking.session import get_store
+
+
+def diagnose(verify: bool = False) -> dict[str, Any]:
+    st = get_store()
+    report: dict[str, Any] = {
+        "mlops-jupyter": __version__,
+        "home": str(st.config.home) if st.config.home else None,
+        "database": redact_url(st.config.db_url),
+        "artifacts": st.config.artifacts_url,
+        "schema version": st.schema_version,
+        "counts": st.counts(),
+    }
+    problems: list[str] = []
+    if verify:
+        known = st.known_blobs()
+        referenced = st.referenced_blobs()
+        present = set(st.blobs.iter_digests())
+        missing, corrupt = [], []
+        for digest in sorted(known):
+            state = st.blobs.verify(digest) if digest in present else "missing"
+            if state == "missing":
+                missing.append(digest)
+            elif state == "corrupt":
+                corrupt.append(digest)
+        orphans = sorted(present - set(known))
+        dangling = sorted(referenced - set(known))
+        temps = list(st.blobs.iter_temp_files())
+        report.update({
+            "blobs checked": len(known),
+            "missing blobs": missing,
+            "corrupt blobs": corrupt,
+            "orphan blobs (not in metadata)": orphans,
+            "rows pointing at unknown blobs": dangling,
+            "leftover temporary files": temps,
+        })
+        problems += [f"missing blob {d}" for d in missing]
+        problems += [f"corrupt blob {d}" for d in corrupt]
+        problems += [f"row points at unknown blob {d}" for d in dangling]
+    report["problems"] = problems
+    return report

@@ -1,0 +1,131 @@
+"""Reading runs back: one run, a runs table as a DataFrame, metric histories."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from mlops_jupyter.errors import UsageError
+from mlops_jupyter.store.entities import MetricPoint, Run
+from mlops_jupyter.tracking.session import get_store
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+BASE_COLUMNS = [
+    "run_id", "name", "experiment", "status", "start_time", "end_time", "duration_s",
+    "user", "source", "git_commit", "parent_id", "job_id",
+]
+
+
+def get_run(ref: str) -> Run:
+    """A run by id or unique prefix (at least 6 characters)."""
+    return get_store().get_run(ref)
+
+
+def _experiment_ids(experiment: str | Iterable[str] | None) -> list[str] | None:
+    if experiment is None:
+        return None
+    st = get_store()
+    names_ = [experiment] if isinstance(experiment, str) else list(experiment)
+    return [st.get_experiment(n).id for n in names_]
+
+
+def runs(
+    experiment: str | Iterable[str] | None = None,
+    filter: str | None = None,  # noqa: A002 - the documented name
+    *,
+    job: str | None = None,
+    parent: str | None = None,
+    limit: int | None = None,
+    sort: str | None = None,
+    ascending: bool | None = None,
+) -> pd.DataFrame:
+    """One row per run: metadata, ``params.*``, latest ``metrics.*`` and their
+    ``metrics.*.min`` / ``metrics.*.max``, and user ``tags.*``.
+
+    ``filter`` is a pandas query over those columns, written with their dotted names:
+    ``"metrics.auc > 0.8 and params.model == 'rf'"``.
+    """
+    import pandas as pd
+
+    st = get_store()
+    st.reap_stale_runs()
+    raw = st.runs_raw(_experiment_ids(experiment), job_id=job, parent_id=parent, limit=limit)
+    rows = raw["runs"]
+    index = {r.id: i for i, r in enumerate(rows)}
+    data: dict[str, list[Any]] = {
+        "run_id": [r.id for r in rows],
+        "name": [r.name for r in rows],
+        "experiment": [r.experiment for r in rows],
+        "status": [r.status for r in rows],
+        "start_time": pd.to_datetime([r.start_time for r in rows], unit="s", utc=True),
+        "end_time": pd.to_datetime([r.end_time for r in rows], unit="s", utc=True),
+        "duration_s": [
+            (r.end_time - r.start_time) if r.end_time is not None else None for r in rows
+        ],
+        "user": [r.user for r in rows],
+        "source": [r.source for r in rows],
+        "git_commit": [r.git_commit for r in rows],
+        "parent_id": [r.parent_id for r in rows],
+        "job_id": [r.job_id for r in rows],
+    }
+    n = len(rows)
+
+    def column(name: str) -> list[Any]:
+        col = data.get(name)
+        if col is None:
+            col = data[name] = [None] * n
+        return col
+
+    for run_id, k, v in raw["params"]:
+        column(f"params.{k}")[index[run_id]] = v
+    nan = float("nan")
+    for run_id, k, last, _ls, mn, _mns, mx, _mxs, _cnt in raw["metrics"]:
+        i = index[run_id]
+        column(f"metrics.{k}")[i] = nan if last is None else last
+        column(f"metrics.{k}.min")[i] = nan if mn is None else mn
+        column(f"metrics.{k}.max")[i] = nan if mx is None else mx
+    for run_id, k, v in raw["tags"]:
+        if not k.startswith("mlops."):
+            column(f"tags.{k}")[index[run_id]] = v
+    ordered = BASE_COLUMNS + sorted(c for c in data if c not in BASE_COLUMNS)
+    df = pd.DataFrame({c: data[c] for c in ordered})
+    for c in df.columns:
+        if c.startswith("metrics."):
+            df[c] = df[c].astype("float64")
+    if filter:
+        df = _apply_filter(df, filter)
+    if sort:
+        col = sort if sort in df.columns else f"metrics.{sort}"
+        if col not in df.columns:
+            raise UsageError(
+                f"cannot sort by {sort!r}: no such column; metric columns: "
+                f"{', '.join(c[8:] for c in df.columns if c.startswith('metrics.') and not c.endswith(('.min', '.max'))) or '(none)'}"
+            )
+        asc = ascending if ascending is not None else not col.startswith("metrics.")
+        df = df.sort_values(col, ascending=asc, na_position="last", kind="stable")
+    return df.reset_index(drop=True)
+
+
+_DOTTED = re.compile(r"(?<![`\w.])((?:params|metrics|tags)\.[A-Za-z0-9_./:-]*[A-Za-z0-9_])")
+
+
+def _apply_filter(df: pd.DataFrame, expr: str) -> pd.DataFrame:
+    q = _DOTTED.sub(lambda m: f"`{m.group(1)}`", expr)
+    missing = [m.group(1) for m in _DOTTED.finditer(expr) if m.group(1) not in df.columns]
+    if missing:
+        raise UsageError(
+            f"filter names unknown column(s) {', '.join(missing)}; known: "
+            f"{', '.join(c for c in df.columns if '.' in c) or '(none)'}"
+        )
+    try:
+        return df.query(q, engine="python")
+    except Exception as e:  # noqa: BLE001 - pandas raises many types for a bad query
+        raise UsageError(f"cannot apply filter {expr!r}: {e}") from None
+
+
+def metric_history(run: str, keys: Iterable[str] | None = None) -> list[MetricPoint]:
+    st = get_store()
+    return st.metric_history(st.resolve_run_id(run), keys)

@@ -1,0 +1,172 @@
+"""Process-wide tracking state: the store in use, the experiment, the active runs.
+
+The active runs form a stack so that nested runs (sweeps, search children) end
+innermost first. Everything here is what ``import mlops_jupyter as mj; mj.log_metric``
+reaches through the top-level functions.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from mlops_jupyter import names, store
+from mlops_jupyter.config import StoreConfig, resolve
+from mlops_jupyter.errors import UsageError
+from mlops_jupyter.store.entities import FAILED, FINISHED
+from mlops_jupyter.tracking import context as ctx
+from mlops_jupyter.tracking.active import ActiveRun, _texts
+
+DEFAULT_EXPERIMENT = "default"
+ENV_EXPERIMENT = "MLOPS_EXPERIMENT"
+
+_experiment: str | None = None
+_stack: list[ActiveRun] = []
+_last_run_id: str | None = None
+
+
+def init(
+    home: str | os.PathLike[str] | None = None,
+    db_url: str | None = None,
+    artifacts_url: str | None = None,
+    experiment: str | None = None,
+) -> StoreConfig:
+    """Choose the store for this process (and opens it, creating or upgrading it).
+
+    Without arguments: ``MLOPS_*`` environment variables, else the nearest ``.mlops``.
+    """
+    config = resolve(home, db_url, artifacts_url)
+    store.set_current(config)
+    store.open_store(config)
+    if experiment is not None:
+        set_experiment(experiment)
+    return config
+
+
+def get_store():  # type: ignore[no-untyped-def]
+    """The store this process writes to."""
+    return store.open_store()
+
+
+def set_experiment(name: str) -> str:
+    global _experiment
+    _experiment = names.experiment_name(name)
+    get_store().get_or_create_experiment(_experiment)
+    return _experiment
+
+
+def current_experiment() -> str:
+    return _experiment or os.environ.get(ENV_EXPERIMENT) or DEFAULT_EXPERIMENT
+
+
+def active_run() -> ActiveRun | None:
+    return _stack[-1] if _stack else None
+
+
+def last_run_id() -> str | None:
+    """The most recent run started in this process (active or ended)."""
+    return _last_run_id
+
+
+def start_run(
+    name: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    tags: Mapping[str, Any] | None = None,
+    *,
+    experiment: str | None = None,
+    nested: bool = False,
+    capture_git: bool = True,
+) -> ActiveRun:
+    """Start a run; use it as a context manager so it ends FINISHED or FAILED.
+
+    ``nested=True`` starts a child of the active run (sweeps, search candidates).
+    Inside a papermill job the job id and parent run come from the environment.
+    """
+    global _last_run_id
+    parent = active_run()
+    if parent is not None and not nested:
+        raise UsageError(
+            f"run {parent.id[:8]} ({parent.name or 'unnamed'}) is still active: end it "
+            "first (mj.end_run()), or pass nested=True to start a child run"
+        )
+    if name is not None and (not isinstance(name, str) or len(name) > 256 or "\x00" in name):
+        raise UsageError("run name must be a string of at most 256 characters")
+    exp_name = names.experiment_name(experiment) if experiment else current_experiment()
+    st = get_store()
+    exp = st.get_or_create_experiment(exp_name)
+    c = ctx.capture(capture_git=capture_git)
+    user_tags = _texts("tag", tags or {}, user=True)
+    run = st.create_run(
+        experiment_id=exp.id, name=name,
+        params=_texts("parameter", params or {}), tags={**c.tags, **user_tags},
+        user=c.user, host=c.host, pid=c.pid, pid_start=c.pid_start,
+        parent_id=parent.id if parent else os.environ.get(ctx.ENV_PARENT_RUN) or None,
+        job_id=c.job_id, source=c.source, git_commit=c.git.commit, git_dirty=c.git.dirty,
+        files=[(n, data, "text") for n, data in c.files],
+    )
+    active = ActiveRun(st, run, on_end=_pop)
+    _stack.append(active)
+    _last_run_id = run.id
+    return active
+
+
+def _pop(run: ActiveRun) -> None:
+    if run in _stack:
+        _stack.remove(run)
+
+
+def end_run(status: str = FINISHED) -> None:
+    """End the innermost active run (no-op when none is active)."""
+    run = active_run()
+    if run is not None:
+        run.end(status)
+
+
+def _require_run() -> ActiveRun:
+    run = active_run()
+    if run is None:
+        run = start_run()
+    return run
+
+
+def flush() -> int:
+    """Write every buffered metric point of this process now."""
+    return sum(r.flush() for r in list(_stack))
+
+
+_uncaught: BaseException | None = None
+
+
+def _excepthook(exc_type: Any, exc: BaseException, tb: Any) -> None:
+    global _uncaught
+    _uncaught = exc
+    _previous_hook(exc_type, exc, tb)
+
+
+_previous_hook = sys.excepthook
+sys.excepthook = _excepthook
+
+
+@atexit.register
+def _at_exit() -> None:
+    """A script that ends normally finishes its runs; an uncaught exception fails them."""
+    for run in reversed(list(_stack)):
+        try:
+            if _uncaught is not None:
+                run.end(FAILED, _uncaught, ended_by="exit")
+            else:
+                run.end(FINISHED, ended_by="exit")
+        except Exception:  # noqa: BLE001 - nothing to report to at exit
+            pass
+
+
+def _reset_for_tests() -> None:
+    global _experiment, _last_run_id
+    for run in list(_stack):
+        run.ended = True
+    _stack.clear()
+    _experiment = None
+    _last_run_id = None
