@@ -34,6 +34,12 @@ _LAZY: dict[str, str] = {
     "runs": "mlops_jupyter.tracking.query:runs",
     "metric_history": "mlops_jupyter.tracking.query:metric_history",
     "errors": "mlops_jupyter.errors:",
+    # domain modules, used as namespaces: mj.datasets.add(...), mj.models.register(...)
+    "datasets": "mlops_jupyter.datasets:",
+    "models": "mlops_jupyter.models:",
+    "jobs": "mlops_jupyter.jobs:",
+    "drift": "mlops_jupyter.monitoring.api:drift",
+    "drift_history": "mlops_jupyter.monitoring.api:drift_history",
 }
 
 __all__ = ["__version__", "MlopsError", "load_ipython_extension", *_LAZY]
