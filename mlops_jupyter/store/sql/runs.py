@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, or_, select, true, update
 from sqlalchemy.engine import Connection
 
 from mlops_jupyter import _proc
@@ -325,7 +325,7 @@ class SqlRuns(SqlCore):
         q = (
             select(S.runs, S.experiments.c.name.label("experiment"))
             .join(S.experiments, S.experiments.c.id == S.runs.c.experiment_id)
-            .where(and_(*conds)).order_by(S.runs.c.start_time.desc())
+            .where(and_(true(), *conds)).order_by(S.runs.c.start_time.desc())
         )
         if limit:
             q = q.limit(limit)
