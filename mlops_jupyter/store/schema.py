@@ -167,6 +167,24 @@ dataset_versions = Table(
     Column("created_at", Float, nullable=False),
     UniqueConstraint("dataset_id", "version", name="uq_dataset_version"),
     UniqueConstraint("dataset_id", "digest", name="uq_dataset_digest"),
+    Index("ix_dataset_versions_digest", "digest"),
+)
+
+# A file's hash remembered by where it is and how it looks (host, path, size, mtime,
+# ctime, inode, device): an unchanged file re-added is recognised without re-reading
+# it. Advisory only: a missing or stale row just means the file is hashed again.
+dataset_file_hashes = Table(
+    "dataset_file_hashes",
+    metadata,
+    Column("host", String(256), primary_key=True),
+    Column("path", String(4096), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("mtime_ns", BigInteger, nullable=False),
+    Column("ctime_ns", BigInteger, nullable=False),
+    Column("inode", String(32), nullable=False),  # uint64: text, not BIGINT
+    Column("device", String(32), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("checked_at", Float, nullable=False),
 )
 
 # Lineage: which dataset versions a run read or wrote.
