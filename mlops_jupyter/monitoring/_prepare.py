@@ -116,7 +116,7 @@ def numeric_values(series: pd.Series, base: Base) -> np.ndarray:
         out = raw.astype(np.float64) / 1e6
         out[raw == np.iinfo(np.int64).min] = np.nan
         return out
-    if series.dtype == object:
+    if pd.api.types.is_object_dtype(series.dtype):
         series = pd.to_numeric(series)
     if series.dtype == np.float64:
         return series.to_numpy()

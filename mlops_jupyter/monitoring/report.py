@@ -253,12 +253,15 @@ class DriftReport:
 
         return report_html(self)
 
-    def _repr_mimebundle_(self, include=None, exclude=None):
-        """Static HTML everywhere; plus a live ipywidgets panel when a kernel with
-        ipywidgets is running (executed notebooks keep the HTML)."""
-        from .widget import mimebundle
+    def widget(self):
+        """An interactive ipywidgets panel (filter the table, inspect one column).
 
-        return mimebundle(self)
+        The notebook's default display stays the static HTML, which survives
+        nbconvert/papermill; call this in a live kernel for the panel.
+        """
+        from .widget import drift_widget
+
+        return drift_widget(self)
 
     def schema_text(self, issue: str) -> str:
         return _SCHEMA_TEXT.get(issue, issue)
