@@ -203,6 +203,7 @@ registered_models = Table(
     Column("id", ID, primary_key=True),
     Column("name", NAME, nullable=False, unique=True),
     Column("description", Text),
+    Column("rules", Text),  # JSON: alias -> promotion rules
     Column("created_at", Float, nullable=False),
 )
 
@@ -216,6 +217,7 @@ model_versions = Table(
     Column("blob", String(64), ForeignKey("blobs.digest"), nullable=False),
     Column("size", BigInteger),
     Column("flavor", String(64), nullable=False),
+    Column("flavor_meta", Text),  # JSON: e.g. the skops types that need trust
     Column("signature", Text),  # JSON
     Column("metrics", Text),  # JSON
     Column("requirements", Text),  # JSON
@@ -241,6 +243,7 @@ model_aliases = Table(
     Column("alias", NAME, primary_key=True),
     Column("version_id", ID, ForeignKey("model_versions.id"), nullable=False),
     Column("updated_at", Float, nullable=False),
+    Index("ix_model_aliases_version", "version_id"),
 )
 
 # Append-only: promotions, trust changes, and other governed actions.
@@ -260,25 +263,37 @@ audit_log = Table(
     Index("ix_audit_model_at", "model_id", "at"),
 )
 
+# One row per notebook job (a papermill execution, a sweep parent, a reproduction).
 jobs = Table(
     "jobs",
     metadata,
     Column("id", ID, primary_key=True),
-    Column("parent_id", ID),
+    Column("parent_id", ID),  # the sweep (or job) this job belongs to
     Column("kind", String(16), nullable=False),  # run | sweep | reproduce
-    Column("template", Text, nullable=False),
-    Column("template_digest", String(64)),
-    Column("parameters", Text),  # JSON
-    Column("gates", Text),  # JSON
-    Column("status", String(16), nullable=False),
+    Column("name", NAME),  # template name (train, evaluate, ...) or sweep label
+    Column("template", Text, nullable=False),  # path the template was read from
+    Column("template_digest", String(64)),  # blob holding the exact template bytes
+    Column("parameters", Text),  # JSON: the validated values injected
+    Column("gates", Text),  # JSON: [{expr, metric, op, threshold, value, passed, run_id}]
+    Column("status", String(16), nullable=False),  # RUNNING FINISHED FAILED TIMEOUT KILLED
     Column("start_time", Float, nullable=False),
     Column("end_time", Float),
-    Column("error", Text),
-    Column("output_blob", String(64)),
+    Column("ended_by", String(16)),  # job | signal | reaper
+    Column("error", Text),  # JSON: type, message, cell, traceback
+    Column("output_blob", String(64)),  # executed notebook, kept even when a cell failed
     Column("output_path", Text),
+    Column("kernel", String(128)),
+    Column("timeout", Float),
+    Column("cells_total", Integer),
+    Column("cells_done", Integer),
+    Column("source_run_id", ID),  # reproduce: the run being reproduced
+    Column("details", Text),  # JSON: kind-specific extras (sweep grid, reproduce report)
     Column("user", String(128)),
     Column("host", String(256)),
     Column("pid", Integer),
+    Column("pid_start", String(32)),
+    Index("ix_jobs_start", "start_time"),
+    Index("ix_jobs_parent", "parent_id"),
 )
 
 # Added in schema version 2 (see migrations).

@@ -54,7 +54,6 @@ def runs(
     st.reap_stale_runs()
     raw = st.runs_raw(_experiment_ids(experiment), job_id=job, parent_id=parent, limit=limit)
     rows = raw["runs"]
-    index = {r.id: i for i, r in enumerate(rows)}
     data: dict[str, list[Any]] = {
         "run_id": [r.id for r in rows],
         "name": [r.name for r in rows],
@@ -71,30 +70,25 @@ def runs(
         "parent_id": [r.parent_id for r in rows],
         "job_id": [r.job_id for r in rows],
     }
-    n = len(rows)
-
-    def column(name: str) -> list[Any]:
-        col = data.get(name)
-        if col is None:
-            col = data[name] = [None] * n
-        return col
-
-    for run_id, k, v in raw["params"]:
-        column(f"params.{k}")[index[run_id]] = v
-    nan = float("nan")
-    for run_id, k, last, _ls, mn, _mns, mx, _mxs, _cnt in raw["metrics"]:
-        i = index[run_id]
-        column(f"metrics.{k}")[i] = nan if last is None else last
-        column(f"metrics.{k}.min")[i] = nan if mn is None else mn
-        column(f"metrics.{k}.max")[i] = nan if mx is None else mx
-    for run_id, k, v in raw["tags"]:
-        if not k.startswith("mlops."):
-            column(f"tags.{k}")[index[run_id]] = v
-    ordered = BASE_COLUMNS + sorted(c for c in data if c not in BASE_COLUMNS)
-    df = pd.DataFrame({c: data[c] for c in ordered})
-    for c in df.columns:
-        if c.startswith("metrics."):
-            df[c] = df[c].astype("float64")
+    df = pd.DataFrame(data)
+    wide = [df]
+    ids = data["run_id"]
+    if raw["params"]:
+        p = pd.DataFrame(raw["params"], columns=["run_id", "key", "value"])
+        wide.append(_pivot(p, "value", ids, "params.{}"))
+    if raw["metrics"]:
+        m = pd.DataFrame(
+            raw["metrics"],
+            columns=["run_id", "key", "last", "ls", "min", "mins", "max", "maxs", "count"],
+        )
+        for col, fmt in (("last", "metrics.{}"), ("min", "metrics.{}.min"), ("max", "metrics.{}.max")):
+            wide.append(_pivot(m, col, ids, fmt).astype("float64"))
+    user_tags = [t for t in raw["tags"] if not t[1].startswith("mlops.")]
+    if user_tags:
+        t = pd.DataFrame(user_tags, columns=["run_id", "key", "value"])
+        wide.append(_pivot(t, "value", ids, "tags.{}"))
+    df = pd.concat(wide, axis=1) if len(wide) > 1 else df
+    df = df[BASE_COLUMNS + sorted(c for c in df.columns if c not in BASE_COLUMNS)]
     if filter:
         df = _apply_filter(df, filter)
     if sort:
@@ -107,6 +101,14 @@ def runs(
         asc = ascending if ascending is not None else not col.startswith("metrics.")
         df = df.sort_values(col, ascending=asc, na_position="last", kind="stable")
     return df.reset_index(drop=True)
+
+
+def _pivot(long: pd.DataFrame, value: str, ids: list[str], fmt: str) -> pd.DataFrame:
+    """Long (run_id, key, value) rows to one column per key, aligned with ``ids``."""
+    wide = long.pivot(index="run_id", columns="key", values=value).reindex(ids)
+    wide.columns = [fmt.format(k) for k in wide.columns]
+    wide.index = range(len(ids))
+    return wide
 
 
 _DOTTED = re.compile(r"(?<![`\w.])((?:params|metrics|tags)\.[A-Za-z0-9_./:-]*[A-Za-z0-9_])")

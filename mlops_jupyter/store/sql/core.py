@@ -102,6 +102,23 @@ class SqlCore:
             [{"digest": digest, "size": size, "created_at": time.time()}], ["digest"],
         )
 
+    def _fetch_tuples(self, conn: Connection, stmt: Any) -> list[tuple[Any, ...]]:
+        """All rows of a SELECT as plain DB-API tuples.
+
+        For bulk reads (100,000 rows for a 10,000-run table) SQLAlchemy's Row objects
+        cost more than the query itself, and pandas builds frames from tuples faster.
+        The statement is still built and bound by SQLAlchemy: no SQL text by hand.
+        """
+        compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+        params = compiled.construct_params()
+        args: Any = tuple(params[k] for k in compiled.positiontup) if compiled.positional else params
+        cur = conn.connection.dbapi_connection.cursor()
+        try:
+            cur.execute(str(compiled), args)
+            return [tuple(r) for r in cur.fetchall()] if not conn.dialect.name == "sqlite" else cur.fetchall()
+        finally:
+            cur.close()
+
     def _paramstyle(self, conn: Connection) -> str:
         return "?" if conn.dialect.paramstyle == "qmark" else "%s"
 

@@ -339,10 +339,10 @@ class SqlRuns(SqlCore):
                     stmt = select(*cols)
                     if conds:
                         stmt = stmt.join(S.runs, S.runs.c.id == table.c.run_id).where(and_(*conds))
-                    return [tuple(r) for r in conn.execute(stmt)]
+                    return self._fetch_tuples(conn, stmt)
                 out: list[tuple[Any, ...]] = []
                 for part in chunks(sub):
-                    out.extend(tuple(r) for r in conn.execute(select(*cols).where(table.c.run_id.in_(part))))
+                    out.extend(self._fetch_tuples(conn, select(*cols).where(table.c.run_id.in_(part))))
                 return out
 
             P, T, M = S.params, S.tags, S.metric_summary

@@ -1,0 +1,183 @@
+"""Tracking benchmarks: ours beside MLflow (SQLite backend) in the same run.
+
+Run on demand:  python tests/benchmarks/bench_tracking.py [--quick]
+MLflow runs in its own interpreter (it pins its own dependencies): point
+MLFLOW_PYTHON at a Python that has mlflow installed, e.g.
+    python -m venv /tmp/mlflow-venv && /tmp/mlflow-venv/bin/pip install mlflow
+    MLFLOW_PYTHON=/tmp/mlflow-venv/bin/python python tests/benchmarks/bench_tracking.py
+Budgets (issue 2): >= 1,000,000 points/s buffered, >= 1000x MLflow per-call log_metric,
+run creation <= 2 ms, 10,000 runs listed < 0.2 s, import <= 0.15 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+
+def _median(fn, repeat: int = 3) -> float:  # type: ignore[no-untyped-def]
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def ours(n_points_small: int, n_points_big: int, n_runs: int, n_list: int) -> dict[str, float]:
+    out: dict[str, float] = {}
+    code = "import time; t=time.perf_counter(); import mlops_jupyter; print(time.perf_counter()-t)"
+    imports = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout) for _ in range(5)]
+    out["import_s"] = statistics.median(imports)
+
+    tmp = tempfile.mkdtemp(prefix="bench-mlops-")
+    os.chdir(tmp)
+    os.environ["MLOPS_HOME"] = str(Path(tmp) / ".mlops")
+    import mlops_jupyter as mj
+
+    mj.init()
+    mj.set_experiment("bench")
+    for n, label in ((n_points_small, "small"), (n_points_big, "big")):
+        with mj.start_run(f"points-{n}") as run:
+            t = time.perf_counter()
+            for i in range(n):
+                run.log_metric("loss", i * 0.001)
+            buffered = time.perf_counter() - t
+            t = time.perf_counter()
+            run.flush()
+            flushed = time.perf_counter() - t
+        out[f"log_{label}_n"] = n
+        out[f"log_{label}_buffered_s"] = buffered
+        out[f"log_{label}_total_s"] = buffered + flushed
+        out[f"log_{label}_points_per_s_buffered"] = n / buffered
+
+    mj.set_experiment("runs")
+    t = time.perf_counter()
+    for i in range(n_runs):
+        with mj.start_run(f"r{i}", params={f"p{k}": k * i for k in range(5)}) as run:
+            run.log_metrics({f"m{k}": k * 0.1 for k in range(5)})
+    out["create_runs_n"] = n_runs
+    out["create_run_ms"] = (time.perf_counter() - t) / n_runs * 1000
+
+    # listing: bulk-insert n_list runs through the store, then time runs()
+    st = mj.get_store()
+    exp = st.get_or_create_experiment("listing")
+    from mlops_jupyter.store import schema
+
+    now = time.time()
+    run_rows, param_rows, summ_rows = [], [], []
+    for i in range(n_list):
+        rid = f"{i:032x}"
+        run_rows.append({"id": rid, "experiment_id": exp.id, "name": f"r{i}", "status": "FINISHED", "start_time": now + i, "end_time": now + i + 1})
+        param_rows += [{"run_id": rid, "key": f"p{k}", "value": str(k * i)} for k in range(5)]
+        summ_rows += [{"run_id": rid, "key": f"m{k}", "last_value": k * 0.1, "last_step": 0, "last_timestamp": now, "min_value": 0.0, "min_step": 0, "max_value": 1.0, "max_step": 0, "count": 1} for k in range(5)]
+
+    def bulk(conn):  # type: ignore[no-untyped-def]
+        conn.execute(schema.runs.insert(), run_rows)
+        conn.execute(schema.params.insert(), param_rows)
+        conn.execute(schema.metric_summary.insert(), summ_rows)
+
+    st.db.write(bulk)
+    out["list_runs_n"] = n_list
+    out["list_runs_s"] = _median(lambda: mj.runs(experiment="listing"))
+    return out
+
+
+MLFLOW_CODE = textwrap.dedent(
+    """
+    import json, os, sys, tempfile, time, statistics
+    n_small, n_batch, n_runs = (int(x) for x in sys.argv[1:4])
+    t = time.perf_counter(); import mlflow; imp = time.perf_counter() - t
+    from mlflow.entities import Metric
+    tmp = tempfile.mkdtemp()
+    mlflow.set_tracking_uri(f"sqlite:///{tmp}/mlflow.db")
+    mlflow.set_experiment("bench")
+    out = {"import_s": imp}
+    with mlflow.start_run() as run:
+        t = time.perf_counter()
+        for i in range(n_small):
+            mlflow.log_metric("loss", i * 0.001, step=i)
+        out["log_percall_n"] = n_small
+        out["log_percall_s"] = time.perf_counter() - t
+    client = mlflow.MlflowClient()
+    with mlflow.start_run() as run:
+        t = time.perf_counter()
+        ts = int(time.time() * 1000)
+        ms = [Metric("loss", i * 0.001, ts, i) for i in range(n_batch)]
+        for k in range(0, n_batch, 1000):
+            client.log_batch(run.info.run_id, metrics=ms[k:k+1000])
+        out["log_batch_n"] = n_batch
+        out["log_batch_s"] = time.perf_counter() - t
+    mlflow.set_experiment("runs")
+    t = time.perf_counter()
+    for i in range(n_runs):
+        with mlflow.start_run(run_name=f"r{i}"):
+            mlflow.log_params({f"p{k}": k * i for k in range(5)})
+            mlflow.log_metrics({f"m{k}": k * 0.1 for k in range(5)})
+    out["create_runs_n"] = n_runs
+    out["create_run_ms"] = (time.perf_counter() - t) / n_runs * 1000
+    times = []
+    for _ in range(3):
+        t = time.perf_counter(); df = mlflow.search_runs(experiment_names=["runs"], max_results=100000); times.append(time.perf_counter() - t)
+    out["list_runs_n"] = len(df)
+    out["list_runs_s"] = statistics.median(times)
+    print(json.dumps(out))
+    """
+)
+
+
+def mlflow(n_small: int, n_batch: int, n_runs: int) -> dict[str, float] | None:
+    py = os.environ.get("MLFLOW_PYTHON")
+    if not py:
+        return None
+    res = subprocess.run(
+        [py, "-c", MLFLOW_CODE, str(n_small), str(n_batch), str(n_runs)],
+        capture_output=True, text=True, timeout=3600,
+        env={**os.environ, "MLFLOW_ENABLE_ASYNC_LOGGING": "false", "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"},
+    )
+    if res.returncode != 0:
+        print("MLflow failed:", res.stderr[-2000:])
+        return None
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="MLflow per-call on 1,000 points instead of 10,000")
+    args = ap.parse_args()
+    n_mlflow_calls = 1000 if args.quick else 10_000
+    o = ours(10_000, 1_000_000, 1000, 10_000)
+    m = mlflow(n_mlflow_calls, 10_000, 1000)
+    print(f"{'measure':44s} {'ours':>14s} {'MLflow':>14s} {'ratio':>10s}")
+
+    def row(label: str, a: float, b: float | None, unit: str, better_low: bool = True) -> None:
+        ratio = "" if b is None else f"{(b / a if better_low else a / b):.0f}x"
+        bs = "" if b is None else f"{b:.4g} {unit}"
+        print(f"{label:44s} {a:>10.4g} {unit:3s} {bs:>14s} {ratio:>10s}")
+
+    row("import", o["import_s"], m and m["import_s"], "s")
+    per_point_ours = o["log_small_buffered_s"] / o["log_small_n"]
+    per_point_mlflow = m and m["log_percall_s"] / m["log_percall_n"]
+    row("log_metric, per point (buffered vs per call)", per_point_ours * 1e6, per_point_mlflow and per_point_mlflow * 1e6, "us")
+    row("10,000 points end to end (incl. write)", o["log_small_total_s"], m and m["log_batch_s"], "s")
+    print(f"{'  (MLflow figure: log_batch in chunks of 1,000)':44s}")
+    row("1,000,000 points buffered", o["log_big_buffered_s"], None, "s")
+    row("1,000,000 points end to end", o["log_big_total_s"], None, "s")
+    print(f"buffered rate: {o['log_big_points_per_s_buffered']:,.0f} points/s (budget >= 1,000,000)")
+    row("create a run (5 params + 5 metrics)", o["create_run_ms"], m and m["create_run_ms"], "ms")
+    row(f"list {o['list_runs_n']:,} runs -> DataFrame", o["list_runs_s"], None, "s")
+    if m:
+        print(f"MLflow search_runs of {m['list_runs_n']:,} runs: {m['list_runs_s']:.3f} s")
+    print("budgets: import <= 0.15 s; run <= 2 ms; 10,000 runs listed < 0.2 s")
+
+
+if __name__ == "__main__":
+    main()
