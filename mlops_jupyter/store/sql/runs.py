@@ -43,6 +43,14 @@ REAP_EVERY = 5.0
 class SqlRuns(SqlCore):
     # -- experiments ------------------------------------------------------------------
     def get_or_create_experiment(self, name: str) -> Experiment:
+        cache = self.__dict__.setdefault("_experiments", {})
+        if name in cache:
+            return cache[name]
+        exp = self._get_or_create_experiment(name)
+        cache[name] = exp
+        return exp
+
+    def _get_or_create_experiment(self, name: str) -> Experiment:
         def tx(conn: Connection) -> Experiment:
             row = conn.execute(select(S.experiments).where(S.experiments.c.name == name)).first()
             if row is None:
@@ -111,10 +119,15 @@ class SqlRuns(SqlCore):
                 ))
 
         self.db.write(tx)
-        with self.db.read() as conn:
-            exp = conn.execute(
-                select(S.experiments.c.name).where(S.experiments.c.id == experiment_id)
-            ).scalar_one()
+        exp = next(
+            (e.name for e in self.__dict__.get("_experiments", {}).values() if e.id == experiment_id),
+            None,
+        )
+        if exp is None:
+            with self.db.read() as conn:
+                exp = conn.execute(
+                    select(S.experiments.c.name).where(S.experiments.c.id == experiment_id)
+                ).scalar_one()
         return Run(
             id=run_id, experiment_id=experiment_id, experiment=exp, name=name, status=RUNNING,
             start_time=now, end_time=None, user=row["user"], host=row["host"], pid=row["pid"],
