@@ -291,6 +291,7 @@ def _column(name, rs: pd.Series, cs: pd.Series, method: tuple[str, bool],
 
 
 def _all_missing(col, n_r, n_c, br, bc) -> ColumnDrift:
+    del n_r, n_c
     return ColumnDrift(
         column=col, kind=None, method="none", drifted=False, severity=0.0,
         missing_reference=1.0, missing_current=1.0, missing_p_value=1.0,
@@ -379,6 +380,8 @@ def _numeric(col, rv, cv, base, method, threshold, br, bc) -> ColumnDrift:
     del cv
     miss_r, miss_c = nan_a + inf_a, nan_b + inf_b
     kind_label = "datetime" if base.kind == "datetime" else NUMERIC
+    if sa.size == 0 and sb.size == 0:
+        return _all_missing(col, n_r, n_c, br, bc)
     if sa.size == 0 or sb.size == 0:
         return _one_side_empty(col, kind_label, n_r, n_c, miss_r, miss_c, br, bc)
     ns = st.numeric_stats(sa, sb)
@@ -415,6 +418,8 @@ def _categorical(col, rs, cs, base_r, base_c, method, threshold, br, bc,
     rc, miss_r = prep.category_counts(rs, base_r)
     cc, miss_c = prep.category_counts(cs, base_c)
     n_r, n_c = len(rs), len(cs)
+    if rc.sum() == 0 and cc.sum() == 0:
+        return _all_missing(col, n_r, n_c, br, bc)
     if rc.sum() == 0 or cc.sum() == 0:
         return _one_side_empty(col, CATEGORICAL, n_r, n_c, miss_r, miss_c, br, bc)
     idx = rc.index.union(cc.index, sort=False)
@@ -428,8 +433,10 @@ def _categorical(col, rs, cs, base_r, base_c, method, threshold, br, bc,
     unseen = (int(unseen_mask.sum()), float(c[unseen_mask].sum() / c.sum()), unseen_labels)
     extra = [note] if note else []
     n_cat = len(idx)
+    other = None
     if n_cat > MAX_CATEGORIES:
         r, c, labels = _bucket(r, c, labels, TOP_CATEGORIES)
+        other = labels[-1]
         extra.append(f"{n_cat:,} categories: compared on the top {TOP_CATEGORIES} + other")
         if unseen[1] > 0.5 and n_cat >= 0.5 * (r.sum() + c.sum()):
             extra.append("values look like identifiers (almost all distinct)")
@@ -439,23 +446,33 @@ def _categorical(col, rs, cs, base_r, base_c, method, threshold, br, bc,
         "js_distance": cs_.js_distance, "psi": cs_.psi,
         "categories_reference": int((r > 0).sum()), "categories_current": int((c > 0).sum()),
     }
-    dr, dc, dl = _bucket(r, c, labels, DISPLAY_CATEGORIES) if len(labels) > DISPLAY_CATEGORIES + 1 \
-        else (r, c, labels)
+    dr, dc, dl = (_bucket(r, c, labels, DISPLAY_CATEGORIES, other)
+                  if len(labels) > DISPLAY_CATEGORIES + 1 else (r, c, labels))
     hist = {"type": "categorical", "labels": dl, "reference": _props(dr), "current": _props(dc)}
     return _finish(col, CATEGORICAL, stats, method, threshold, lambda: (r, c), n_r, n_c,
                    miss_r, miss_c, br, bc, hist, "; ".join(extra), unseen)
 
 
-def _bucket(r: np.ndarray, c: np.ndarray, labels: list[str], k: int):
-    """Keep the k categories with the largest combined share; sum the rest as "other"."""
+def _bucket(r: np.ndarray, c: np.ndarray, labels: list[str], k: int, other: str | None = None):
+    """Keep the k categories with the largest combined share; sum the rest as "other".
+
+    ``other`` names an existing bucket (from an earlier bucketing) that must stay the
+    other bucket rather than compete as a category.
+    """
     weight = r / max(r.sum(), 1) + c / max(c.sum(), 1)
+    is_other = np.array([lb == other for lb in labels]) if other is not None else None
+    if is_other is not None:
+        weight = np.where(is_other, -1.0, weight)
     top = np.sort(np.argsort(-weight, kind="stable")[:k])
+    if is_other is not None:
+        top = top[~is_other[top]]
     rest = np.ones(r.size, dtype=bool)
     rest[top] = False
-    other = OTHER
-    taken = {labels[i] for i in top}
-    while other in taken:
-        other = f"({other})"
+    if other is None:
+        other = OTHER
+        taken = {labels[i] for i in top}
+        while other in taken:
+            other = f"({other})"
     return (np.append(r[top], r[rest].sum()), np.append(c[top], c[rest].sum()),
             [labels[i] for i in top] + [other])
 
