@@ -257,7 +257,7 @@ class SqlModels(SqlCore):
             rows = conn.execute(q.order_by(_AU.c.at, _AU.c.id)).all()
         return [_audit(r, name) for r in rows]
 
-    def dataset_lineage(self, dataset_version_ids: Iterable[str]) -> list[DatasetLineage]:
+    def model_dataset_lineage(self, dataset_version_ids: Iterable[str]) -> list[DatasetLineage]:
         ids = list(dataset_version_ids)
         if not ids:
             return []
@@ -270,7 +270,7 @@ class SqlModels(SqlCore):
             ).all()
         return [DatasetLineage(*r) for r in rows]
 
-    def run_input_dataset_ids(self, run_id: str) -> list[str]:
+    def model_run_inputs(self, run_id: str) -> list[str]:
         """Dataset versions a run read (lineage default when the datasets API is absent)."""
         ri = S.run_inputs
         with self.db.read() as conn:
