@@ -1,0 +1,310 @@
+"""``mj.jobs.run``: a template notebook executed as a recorded, gated job.
+
+Order matters: everything a user can get wrong (template, parameters, gates, kernel,
+output path, timeout) is checked before a job row exists, so bad input changes nothing
+and exits 2. Only then is the job recorded RUNNING, the notebook executed by papermill
+in a fresh kernel, the output notebook stored as a blob (also when a cell failed), the
+gates evaluated on the job's runs, and the row finished exactly once.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlops_jupyter.errors import UsageError
+from mlops_jupyter.jobs import gates as gates_mod
+from mlops_jupyter.jobs import parameters as params_mod
+from mlops_jupyter.jobs import runner
+from mlops_jupyter.jobs import templates as templates_mod
+from mlops_jupyter.jobs.job import Job
+from mlops_jupyter.store.sql.jobs import JOB_FAILED, JOB_FINISHED, JOB_KILLED
+
+ENV_JOB_ID = "MLOPS_JOB_ID"
+ENV_PARENT_RUN = "MLOPS_PARENT_RUN_ID"
+ENV_EXPERIMENT = "MLOPS_EXPERIMENT"
+ENV_OUTPUT_ROOTS = "MLOPS_JOB_OUTPUT_ROOTS"
+PROGRESS_EVERY = 1.0  # seconds between progress writes to the job row
+
+
+@dataclass
+class Prepared:
+    """A job that passed every check and can run (nothing recorded yet)."""
+
+    kind: str
+    name: str
+    template: str  # where it came from (path or description)
+    nb: Any
+    template_bytes: bytes
+    declared: params_mod.ParametersCell
+    values: dict[str, Any]
+    gates: list[gates_mod.Gate]
+    kernel: str
+    timeout: float | None
+    output: Path | None  # None: default location, chosen once the job id exists
+    details: dict[str, Any] = field(default_factory=dict)
+    source_run_id: str | None = None
+
+
+# -- checks -------------------------------------------------------------------------
+def check_timeout(timeout: object) -> float | None:
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+        if isinstance(timeout, str):
+            try:
+                timeout = float(timeout)
+            except ValueError:
+                raise UsageError(f"timeout must be a number of seconds, got {timeout!r}") from None
+        else:
+            raise UsageError(f"timeout must be a number of seconds, got {type(timeout).__name__}")
+    t = float(timeout)  # type: ignore[arg-type]
+    if not math.isfinite(t) or t <= 0:
+        raise UsageError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    return t
+
+
+def allowed_output_roots() -> list[Path]:
+    """Folders an output notebook may be written under: the working directory, the store
+    folder, and any listed in ``MLOPS_JOB_OUTPUT_ROOTS``."""
+    from mlops_jupyter.store import current_config
+
+    roots = [Path.cwd().resolve()]
+    home = current_config().home
+    if home is not None:
+        roots.append(Path(home).resolve())
+    for p in (os.environ.get(ENV_OUTPUT_ROOTS) or "").split(os.pathsep):
+        if p.strip():
+            roots.append(Path(p.strip()).expanduser().resolve())
+    return roots
+
+
+def check_output(output: object) -> Path | None:
+    """A safe output path, or None for the default. Refused: URLs, papermill path
+    templates (``{...}``), non-notebook names, folders, and anything (symlinks included)
+    that resolves outside the allowed roots."""
+    if output is None:
+        return None
+    if isinstance(output, os.PathLike):
+        output = os.fspath(output)
+    if not isinstance(output, str) or not output.strip():
+        raise UsageError(f"output must be a notebook path, got {output!r}")
+    text = output.strip()
+    if "\x00" in text or "://" in text or text == "-" or "{" in text or "}" in text:
+        raise UsageError(f"output {output!r} must be a plain local path to a .ipynb file")
+    path = Path(text).expanduser()
+    if path.suffix != ".ipynb":
+        raise UsageError(f"output {output!r} must end with .ipynb")
+    resolved = path.resolve()
+    roots = allowed_output_roots()
+    if not any(resolved.is_relative_to(r) for r in roots):
+        raise UsageError(
+            f"output {output!r} is outside the allowed folders ({', '.join(str(r) for r in roots)}); "
+            f"write under the working directory or add a folder to ${ENV_OUTPUT_ROOTS}"
+        )
+    if resolved.is_dir():
+        raise UsageError(f"output {output!r} is a folder; give a .ipynb file name")
+    return resolved
+
+
+def default_output(job_id: str, name: str) -> Path:
+    from mlops_jupyter.store import current_config
+
+    home = current_config().home
+    folder = (Path(home) / "jobs") if home is not None else Path.cwd() / "mlops-jobs"
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)[:60] or "job"
+    return folder / f"{safe}-{job_id[:8]}.ipynb"
+
+
+def pick_kernel(nb: Any, kernel: object) -> str:
+    if kernel is not None:
+        if not isinstance(kernel, str) or not kernel.strip() or len(kernel) > 128:
+            raise UsageError(f"kernel must be a kernel name such as 'python3', got {kernel!r}")
+        name = kernel.strip()
+    else:
+        name = ((nb.get("metadata") or {}).get("kernelspec") or {}).get("name") or "python3"
+    runner.check_kernel(name)
+    return name
+
+
+def prepare(
+    template: str | os.PathLike[str],
+    parameters: Mapping[str, Any] | None = None,
+    gates: Iterable[str] | str | None = None,
+    output: str | os.PathLike[str] | None = None,
+    kernel: str | None = None,
+    timeout: float | None = None,
+    *,
+    paths: list[str | os.PathLike[str]] | None = None,
+    from_text: bool = False,
+) -> Prepared:
+    """Every check ``run`` makes, without running anything (``--dry-run``)."""
+    tpl = templates_mod.resolve(template, paths)
+    data = tpl.read_bytes()
+    nb = templates_mod.read_notebook(tpl.path)
+    values = params_mod.validate(tpl.parameters, parameters, template=repr(tpl.name), from_text=from_text)
+    return Prepared(
+        kind="run", name=tpl.name, template=str(tpl.path), nb=nb, template_bytes=data,
+        declared=tpl.parameters, values=values, gates=gates_mod.parse_all(gates),
+        kernel=pick_kernel(nb, kernel), timeout=check_timeout(timeout), output=check_output(output),
+    )
+
+
+# -- running ------------------------------------------------------------------------
+def _kernel_env(job_id: str, experiment: str | None) -> dict[str, str]:
+    from mlops_jupyter.store import current_config
+    from mlops_jupyter.tracking import session
+
+    env = dict(current_config().env())
+    env[ENV_JOB_ID] = job_id
+    active = session.active_run()
+    env[ENV_PARENT_RUN] = active.id if active is not None else ""
+    exp = experiment or os.environ.get(ENV_EXPERIMENT)
+    if exp:
+        from mlops_jupyter.names import experiment_name
+
+        env[ENV_EXPERIMENT] = experiment_name(exp)
+    return env
+
+
+def execute(
+    prep: Prepared,
+    *,
+    progress: bool | dict[str, Any] = True,
+    cwd: str | os.PathLike[str] | None = None,
+    experiment: str | None = None,
+    parent_id: str | None = None,
+    job_id: str | None = None,
+) -> Job:
+    """Record and run a prepared job; returns the finished :class:`Job` (never raises for
+    a failed cell, timeout or gate: look at ``job.status`` / ``job.ok``)."""
+    from mlops_jupyter.tracking.session import get_store
+    from mlops_jupyter.tracking.context import capture
+
+    st = get_store()
+    digest, _ = st.put_blob_bytes(prep.template_bytes)
+    parent_id = parent_id or os.environ.get(ENV_JOB_ID) or None
+    user = capture(capture_git=False).user
+    cells_total = sum(1 for c in prep.nb.cells if c.get("cell_type") == "code") + (1 if prep.values else 0)
+    rec = st.create_job(
+        kind=prep.kind, name=prep.name, template=prep.template, template_digest=digest,
+        parameters=prep.values, gates=[{"expr": g.expr} for g in prep.gates], parent_id=parent_id,
+        kernel=prep.kernel, timeout=prep.timeout, cells_total=cells_total,
+        source_run_id=prep.source_run_id, details=prep.details, user=user, job_id=job_id,
+    )
+    output = prep.output or default_output(rec.id, prep.name)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    st.update_job(rec.id, output_path=str(output))
+    nb = params_mod.inject(prep.nb, prep.values, prep.declared)
+    nb.metadata.setdefault("mlops", {}).update({"job_id": rec.id, "template": prep.name})
+    last = [time.monotonic()]
+
+    def on_cell(done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - last[0] >= PROGRESS_EVERY:
+            last[0] = now
+            try:
+                st.update_job(rec.id, cells_done=done)
+            except Exception:  # noqa: BLE001 - progress is best effort, the job is not
+                pass
+
+    try:
+        outcome = runner.execute(
+            nb, output, env=_kernel_env(rec.id, experiment), kernel_name=prep.kernel,
+            timeout=prep.timeout, progress=progress, cwd=str(cwd) if cwd else None, on_cell=on_cell,
+        )
+    except runner.Terminated as e:
+        blob = _store_output(st, output)
+        st.finish_job(rec.id, JOB_KILLED, ended_by="signal", output_blob=blob,
+                      error={"type": "Terminated", "message": str(e)})
+        raise
+    except BaseException as e:
+        blob = _store_output(st, output)
+        st.finish_job(rec.id, JOB_FAILED, output_blob=blob,
+                      error={"type": type(e).__name__, "message": str(e)[:2000]})
+        raise
+    blob = _store_output(st, output)
+    status, error = outcome.status, outcome.error
+    runs = st.search_runs(job_id=rec.id)
+    results = [r.to_dict() for r in gates_mod.evaluate(prep.gates, runs)] if prep.gates else []
+    if status == JOB_FINISHED and results:
+        failed = [r for r in results if not r["passed"]]
+        if failed:
+            status = JOB_FAILED
+            error = {"type": "GateFailed", "message": "; ".join(
+                gates_mod.GateResult(**r).describe() for r in failed)}
+    elif prep.gates:
+        results = [{"expr": g.expr, "passed": False, "value": None,
+                    "reason": "not evaluated: the notebook did not finish"} for g in prep.gates]
+    final = st.finish_job(
+        rec.id, status, error=error, output_blob=blob, gates=results,
+        cells_done=outcome.cells_done, ended_by="signal" if status == JOB_KILLED else "job",
+    )
+    if outcome.signum is not None:  # recorded; now stop the way the signal asked
+        if outcome.signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise runner.Terminated(outcome.signum)
+    return Job(final, runs=runs)
+
+
+def _store_output(st: Any, output: Path) -> str | None:
+    try:
+        if output.is_file():
+            return st.put_blob_file(output)[0]
+    except Exception:  # noqa: BLE001 - the row still records where the file is
+        return None
+    return None
+
+
+def run(
+    template: str | os.PathLike[str],
+    parameters: Mapping[str, Any] | None = None,
+    gates: Iterable[str] | str | None = None,
+    output: str | os.PathLike[str] | None = None,
+    kernel: str | None = None,
+    timeout: float | None = None,
+    *,
+    paths: list[str | os.PathLike[str]] | None = None,
+    progress: bool | dict[str, Any] = True,
+    cwd: str | os.PathLike[str] | None = None,
+    experiment: str | None = None,
+    raise_on_failure: bool = False,
+) -> Job:
+    """Run ``template`` (a name such as ``"train"`` or a notebook path) as a job.
+
+    ``parameters`` are checked against the template's ``parameters`` cell and converted
+    to the declared types before anything runs; ``gates`` (``"auc>=0.85"``) are checked on
+    the job's runs; ``timeout`` (seconds) bounds the whole job. Returns the finished
+    :class:`Job`; with ``raise_on_failure`` a failed job raises :class:`JobError`
+    (:class:`GateFailedError` for a gate).
+    """
+    prep = prepare(template, parameters, gates, output, kernel, timeout, paths=paths)
+    job = execute(prep, progress=progress, cwd=cwd, experiment=experiment)
+    if raise_on_failure:
+        job.raise_for_status()
+    return job
+
+
+def get_job(ref: str) -> Job:
+    """A job by id or unique prefix (at least 6 characters)."""
+    from mlops_jupyter.tracking.session import get_store
+
+    return Job(get_store().get_job(ref))
+
+
+def list_jobs(
+    *, parent: str | None = None, kind: str | None = None, status: str | None = None,
+    limit: int | None = 50,
+) -> list[Job]:
+    """Jobs, newest first."""
+    from mlops_jupyter.tracking.session import get_store
+
+    st = get_store()
+    parent_id = st.resolve_job_id(parent) if parent else None
+    return [Job(r) for r in st.list_jobs(parent_id=parent_id, kind=kind, status=status, limit=limit)]
