@@ -52,10 +52,14 @@ def runs(
 
     st = get_store()
     st.reap_stale_runs()
-    raw = st.runs_raw(_experiment_ids(experiment), job_id=job, parent_id=parent, limit=limit)
+    raw = st.runs_raw(
+        _experiment_ids(experiment), job_id=job, parent_id=parent, limit=limit, summary_only=True
+    )
     rows = raw["runs"]
-    data: dict[str, list[Any]] = {
-        "run_id": [r.id for r in rows],
+    n = len(rows)
+    ids = [r.id for r in rows]
+    data: dict[str, Any] = {
+        "run_id": ids,
         "name": [r.name for r in rows],
         "experiment": [r.experiment for r in rows],
         "status": [r.status for r in rows],
@@ -70,24 +74,43 @@ def runs(
         "parent_id": [r.parent_id for r in rows],
         "job_id": [r.job_id for r in rows],
     }
+    # Pivot long (run, key, value) rows into one list per column with plain loops:
+    # for 10,000 runs this is several times faster than DataFrame.pivot.
+    index = {rid: i for i, rid in enumerate(ids)}
+    extra: dict[str, list[Any]] = {}
+    for run_id, k, v in raw["params"]:
+        col = extra.get("params." + k)
+        if col is None:
+            col = extra["params." + k] = [None] * n
+        col[index[run_id]] = v
+    for run_id, k, v in raw["tags"]:
+        if k.startswith("mlops."):
+            continue
+        col = extra.get("tags." + k)
+        if col is None:
+            col = extra["tags." + k] = [None] * n
+        col[index[run_id]] = v
+    nan = float("nan")
+    metric_cols: dict[str, tuple[list[float], list[float], list[float]]] = {}
+    for run_id, k, last, mn, mx in raw["metrics"]:
+        cols = metric_cols.get(k)
+        if cols is None:
+            cols = metric_cols[k] = ([nan] * n, [nan] * n, [nan] * n)
+        i = index[run_id]
+        if last is not None:
+            cols[0][i] = last
+        if mn is not None:
+            cols[1][i] = mn
+        if mx is not None:
+            cols[2][i] = mx
+    import numpy as np
+
+    for k, (last_c, min_c, max_c) in metric_cols.items():
+        extra[f"metrics.{k}"] = np.array(last_c, dtype="float64")  # type: ignore[assignment]
+        extra[f"metrics.{k}.min"] = np.array(min_c, dtype="float64")  # type: ignore[assignment]
+        extra[f"metrics.{k}.max"] = np.array(max_c, dtype="float64")  # type: ignore[assignment]
+    data.update(extra)
     df = pd.DataFrame(data)
-    wide = [df]
-    ids = data["run_id"]
-    if raw["params"]:
-        p = pd.DataFrame(raw["params"], columns=["run_id", "key", "value"])
-        wide.append(_pivot(p, "value", ids, "params.{}"))
-    if raw["metrics"]:
-        m = pd.DataFrame(
-            raw["metrics"],
-            columns=["run_id", "key", "last", "ls", "min", "mins", "max", "maxs", "count"],
-        )
-        for col, fmt in (("last", "metrics.{}"), ("min", "metrics.{}.min"), ("max", "metrics.{}.max")):
-            wide.append(_pivot(m, col, ids, fmt).astype("float64"))
-    user_tags = [t for t in raw["tags"] if not t[1].startswith("mlops.")]
-    if user_tags:
-        t = pd.DataFrame(user_tags, columns=["run_id", "key", "value"])
-        wide.append(_pivot(t, "value", ids, "tags.{}"))
-    df = pd.concat(wide, axis=1) if len(wide) > 1 else df
     df = df[BASE_COLUMNS + sorted(c for c in df.columns if c not in BASE_COLUMNS)]
     if filter:
         df = _apply_filter(df, filter)
@@ -101,14 +124,6 @@ def runs(
         asc = ascending if ascending is not None else not col.startswith("metrics.")
         df = df.sort_values(col, ascending=asc, na_position="last", kind="stable")
     return df.reset_index(drop=True)
-
-
-def _pivot(long: pd.DataFrame, value: str, ids: list[str], fmt: str) -> pd.DataFrame:
-    """Long (run_id, key, value) rows to one column per key, aligned with ``ids``."""
-    wide = long.pivot(index="run_id", columns="key", values=value).reindex(ids)
-    wide.columns = [fmt.format(k) for k in wide.columns]
-    wide.index = range(len(ids))
-    return wide
 
 
 _DOTTED = re.compile(r"(?<![`\w.])((?:params|metrics|tags)\.[A-Za-z0-9_./:-]*[A-Za-z0-9_])")

@@ -109,13 +109,26 @@ class SqlCore:
         cost more than the query itself, and pandas builds frames from tuples faster.
         The statement is still built and bound by SQLAlchemy: no SQL text by hand.
         """
+        return self._fetch_raw(conn, stmt)[1]
+
+    def _fetch_records(self, conn: Connection, stmt: Any) -> list[Any]:
+        """Like :meth:`_fetch_tuples`, as named tuples (attribute access by column)."""
+        from collections import namedtuple
+
+        names, rows = self._fetch_raw(conn, stmt)
+        record = namedtuple("Record", names, rename=True)  # type: ignore[misc]
+        return list(map(record._make, rows))
+
+    def _fetch_raw(self, conn: Connection, stmt: Any) -> tuple[list[str], list[tuple[Any, ...]]]:
         compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
         params = compiled.construct_params()
         args: Any = tuple(params[k] for k in compiled.positiontup) if compiled.positional else params
         cur = conn.connection.dbapi_connection.cursor()
         try:
             cur.execute(str(compiled), args)
-            return [tuple(r) for r in cur.fetchall()] if not conn.dialect.name == "sqlite" else cur.fetchall()
+            names = [d[0] for d in cur.description]
+            rows = cur.fetchall()
+            return names, rows if conn.dialect.name == "sqlite" else [tuple(r) for r in rows]
         finally:
             cur.close()
 
