@@ -276,3 +276,28 @@ def test_fsspec_artifact_store(tmp_path: Path) -> None:
     fs.pipe(f"/mlops-test/artifacts/{a.digest[:2]}/{a.digest[2:]}", b"tampered")
     with pytest.raises(IntegrityError):
         st.read_artifact(run.id, "x.bin")
+
+
+def test_buffered_points_written_at_exit_and_uncaught_error_fails_run(mlops_home: Path) -> None:
+    env = _env(MLOPS_HOME=str(mlops_home))
+    ok = textwrap.dedent(
+        """
+        import mlops_jupyter as mj
+        run = mj.start_run("script")          # never ended, never flushed
+        for i in range(5000):
+            mj.log_metric("x", i)
+        """
+    )
+    p = subprocess.run([sys.executable, "-c", ok], env=env, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    crash = ok + "\nraise RuntimeError('boom at the end')\n"
+    p = subprocess.run([sys.executable, "-c", crash], env=env, capture_output=True, text=True)
+    assert p.returncode == 1 and "boom at the end" in p.stderr
+    df = mj.runs()
+    assert len(df) == 2
+    by_status = dict(zip(df["status"], df["run_id"], strict=True))
+    assert set(by_status) == {"FINISHED", "FAILED"}
+    for run_id in by_status.values():
+        assert mj.get_run(run_id).metrics["x"].count == 5000  # nothing acknowledged was lost
+    failed = mj.get_run(by_status["FAILED"])
+    assert failed.error["type"] == "RuntimeError" and failed.ended_by == "exit"
