@@ -1,0 +1,355 @@
+"""``add``: turn a DataFrame, file or folder into a dataset version.
+
+Order of work, chosen so that an add interrupted at any point (Ctrl-C, kill -9) leaves
+no visible partial version and re-running it completes it:
+
+1. validate the input and compute its content digest (nothing written);
+2. if this name already has a version with that digest, return it (and record the
+   use in the active run): identical data stores nothing new;
+3. store the bytes as content-addressed blobs (temporary name, fsync, rename);
+4. one transaction registers the blobs, numbers the version and records lineage.
+
+Files are recognised without re-reading when their (host, path, size, mtime, ctime,
+inode, device) fingerprint matches the cache written by an earlier add.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlops_jupyter import _proc
+from mlops_jupyter.datasets import hashing
+from mlops_jupyter.datasets.schema import check_frame, infer_schema
+from mlops_jupyter.datasets.version import DatasetVersion
+from mlops_jupyter.errors import UsageError
+from mlops_jupyter.names import entity_name
+from mlops_jupyter.store.sql.datasets import DATAFRAME, FILE, FOLDER, CachedHash, NewVersion
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: tabular files up to this size are read once at add time for a schema and profile
+PROFILE_MAX_BYTES = 256 << 20
+TABULAR_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq", ".feather", ".arrow")
+ROLES = ("input", "output")
+
+
+def add(
+    obj: Any, name: str, description: str | None = None, key: str | list[str] | None = None,
+    *, progress: bool | None = None, profile: bool | None = None, role: str = "input",
+) -> DatasetVersion:
+    """Version a DataFrame, a file or a folder under ``name``; return the version.
+
+    Adding content this name already holds returns that version (``.created`` is
+    False) and stores nothing. ``key`` names the column(s) identifying a row, used by
+    :func:`diff` to report added/removed/changed rows. ``progress`` forces the hashing
+    progress bar on or off (default: on from 256 MiB). ``profile``: for tabular files
+    (CSV, Parquet, Feather) read them to record schema and profile (default: when under
+    256 MiB). Inside a run, the version is recorded as the run's input (``role``).
+    """
+    import pandas as pd
+
+    name = entity_name(name, kind="dataset name")
+    if description is not None and not isinstance(description, str):
+        raise UsageError(f"description must be a string, got {type(description).__name__}")
+    if role not in ROLES:
+        raise UsageError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+    keys = _keys(key)
+    if isinstance(obj, pd.DataFrame):
+        return _add_frame(obj, name, description, keys, role)
+    if isinstance(obj, str | os.PathLike):
+        path = _check_path(obj)
+        if path.is_dir():
+            if keys:
+                raise UsageError("key= applies to DataFrames and tabular files, not folders")
+            return _add_folder(path, name, description, progress, role)
+        return _add_file(path, name, description, keys, progress, profile, role)
+    if isinstance(obj, pd.Series):
+        raise UsageError(
+            "a Series cannot be versioned on its own: pass series.to_frame() (its name "
+            "becomes the column name)"
+        )
+    raise UsageError(
+        f"cannot version an object of type {type(obj).__module__}.{type(obj).__qualname__}: "
+        "pass a pandas DataFrame, or the path of a file or folder"
+    )
+
+
+def _keys(key: str | list[str] | None) -> list[str]:
+    if key is None:
+        return []
+    keys = [key] if isinstance(key, str) else list(key)
+    if not keys or not all(isinstance(k, str) and k for k in keys):
+        raise UsageError(f"key must be a column name or a list of column names, got {key!r}")
+    return keys
+
+
+def _context() -> tuple[Any, str | None, str | None]:
+    from mlops_jupyter.tracking import session
+
+    run = session.active_run()
+    return session.get_store(), (run.id if run is not None else None), _user()
+
+
+def _user() -> str | None:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no passwd entry in some containers
+        return os.environ.get("USER")
+
+
+def _existing(st: Any, name: str, digest: str, run_id: str | None, role: str) -> DatasetVersion | None:
+    rec = st.find_dataset_version(name, digest)
+    if rec is None:
+        return None
+    if run_id:
+        st.record_dataset_use(run_id, rec.id, role)
+    return DatasetVersion.from_record(rec, created=False)
+
+
+# -- DataFrames -----------------------------------------------------------------------
+def _add_frame(
+    df: pd.DataFrame, name: str, description: str | None, keys: list[str], role: str,
+) -> DatasetVersion:
+    import pyarrow as pa
+
+    check_frame(df)
+    if keys:
+        _check_keys(df, keys)
+    try:
+        table = hashing.to_arrow(df)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as e:
+        raise UsageError(f"this DataFrame cannot be stored as Parquet: {e}") from None
+    digest = hashing.frame_digest(df, table)
+    st, run_id, user = _context()
+    found = _existing(st, name, digest, run_id, role)
+    if found is not None:
+        return found
+    from mlops_jupyter.datasets.profile import profile_frame
+
+    blob_info = st.find_dataset_blob(digest)
+    if blob_info is not None and st.blobs.exists(blob_info[0]):
+        blob, blob_size = blob_info[0], int(blob_info[1] or 0)
+    else:
+        blob, blob_size = _write_parquet(st, table)
+    new = NewVersion(
+        name=name, digest=digest, kind=DATAFRAME, blob=blob, blob_size=blob_size,
+        size=blob_size, rows=int(df.shape[0]), columns=int(df.shape[1]),
+        schema=infer_schema(df, key=keys), profile=profile_frame(df),
+        source="DataFrame", description=description, creator=user, run_id=run_id, role=role,
+    )
+    rec, created = st.create_dataset_version(new)
+    return DatasetVersion.from_record(rec, created=created)
+
+
+def _check_keys(df: pd.DataFrame, keys: list[str]) -> None:
+    names = [str(c) for c in df.columns] + [str(n) for n in df.index.names if n is not None]
+    missing = [k for k in keys if k not in names]
+    if missing:
+        raise UsageError(f"key column(s) {missing} not in the DataFrame; columns: {names[:20]}")
+    frame = df.reset_index() if any(n is not None for n in df.index.names) else df
+    dup = frame.duplicated(subset=keys)
+    if dup.any():
+        raise UsageError(
+            f"key {keys} does not identify rows: {int(dup.sum())} duplicate key value(s), "
+            f"e.g. {frame.loc[dup, keys].iloc[0].tolist()}"
+        )
+
+
+def _write_parquet(st: Any, table: Any) -> tuple[str, int]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd", compression_level=1)
+    return st.blobs.put_bytes(memoryview(sink.getvalue()))
+
+
+# -- files ----------------------------------------------------------------------------
+def _check_path(obj: str | os.PathLike[str]) -> Path:
+    path = Path(os.fspath(obj)).expanduser()
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise UsageError(f"no such file or folder: {str(path)!r}") from None
+    except OSError as e:
+        raise UsageError(f"cannot read {str(path)!r}: {e.strerror or e}") from None
+    if stat.S_ISDIR(st.st_mode):
+        if not os.access(path, os.R_OK | os.X_OK):
+            raise UsageError(f"cannot read folder {str(path)!r}: permission denied")
+        return path
+    if not stat.S_ISREG(st.st_mode):
+        kind = (
+            "a FIFO" if stat.S_ISFIFO(st.st_mode) else
+            "a socket" if stat.S_ISSOCK(st.st_mode) else "a device or special file"
+        )
+        raise UsageError(f"{str(path)!r} is {kind}: only regular files and folders can be versioned")
+    if not os.access(path, os.R_OK):
+        raise UsageError(f"cannot read {str(path)!r}: permission denied")
+    return path
+
+
+def _fingerprint(path: Path, st: os.stat_result, digest: str) -> CachedHash:
+    return CachedHash(
+        str(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, str(st.st_ino), str(st.st_dev), digest,
+    )
+
+
+class _CachedHasher:
+    """Hashes files, trusting the fingerprint cache for those that have not changed."""
+
+    def __init__(self, store: Any, paths: list[Path], progress: Any = None) -> None:
+        self.store = store
+        self.host = _proc.hostname()
+        self.cache = store.cached_file_hashes(self.host, [str(p) for p in paths]) if paths else {}
+        self.fresh: list[CachedHash] = []
+        self.progress = progress
+
+    def __call__(self, path: Path, force_progress: bool | None = False) -> str:
+        real = path.resolve()
+        st = real.stat()
+        hit = self.cache.get(str(real))
+        if hit is not None and _fingerprint(real, st, hit.digest) == hit:
+            if self.progress:
+                self.progress(st.st_size)
+            return hit.digest
+        digest = hashing.hash_path(real, size=st.st_size, progress=force_progress)
+        after = real.stat()
+        if (after.st_size, after.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
+            raise UsageError(f"{str(path)!r} changed while it was being hashed; try again")
+        self.fresh.append(_fingerprint(real, st, digest))
+        if self.progress:
+            self.progress(st.st_size)
+        return digest
+
+    def save(self) -> None:
+        if self.fresh:
+            self.store.remember_file_hashes(self.host, self.fresh)
+            self.fresh = []
+
+
+def _add_file(
+    path: Path, name: str, description: str | None, keys: list[str], progress: bool | None,
+    profile: bool | None, role: str,
+) -> DatasetVersion:
+    st, run_id, user = _context()
+    hasher = _CachedHasher(st, [path.resolve()])
+    digest = hasher(path, force_progress=progress)
+    hasher.save()
+    found = _existing(st, name, digest, run_id, role)
+    if found is not None:
+        return found
+    size = path.stat().st_size
+    frame = _read_tabular(path, size, profile)
+    if keys and frame is None:
+        raise UsageError("key= needs a tabular file (CSV, Parquet, Feather) that can be read")
+    schema = prof = None
+    rows = cols = None
+    if frame is not None:
+        from mlops_jupyter.datasets.profile import profile_frame
+
+        if keys:
+            _check_keys(frame, keys)
+        schema, prof = infer_schema(frame, key=keys), profile_frame(frame)
+        rows, cols = int(frame.shape[0]), int(frame.shape[1])
+    if not st.blobs.exists(digest):
+        st.blobs.put_file(path, digest=digest)
+    new = NewVersion(
+        name=name, digest=digest, kind=FILE, blob=digest, blob_size=size, size=size,
+        rows=rows, columns=cols, schema=schema, profile=prof, source=str(path.resolve()),
+        description=description, creator=user, run_id=run_id, role=role,
+    )
+    rec, created = st.create_dataset_version(new)
+    return DatasetVersion.from_record(rec, created=created)
+
+
+def _read_tabular(path: Path, size: int, profile: bool | None) -> pd.DataFrame | None:
+    suffix = path.suffix.lower()
+    wanted = profile if profile is not None else (suffix in TABULAR_SUFFIXES and size <= PROFILE_MAX_BYTES)
+    if not wanted:
+        return None
+    try:
+        frame = read_table_file(path)
+        check_frame(frame, what=f"table in {path.name!r}")
+        return frame
+    except Exception as e:  # noqa: BLE001 - a file that is not a table is still a file
+        if profile:
+            raise UsageError(f"cannot read {str(path)!r} as a table for profiling: {e}") from None
+        return None
+
+
+def read_table_file(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read CSV/TSV/Parquet/Feather/JSON by extension (used by add and the CLI)."""
+    import pandas as pd
+
+    suffix = Path(path).suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        return pd.read_parquet(path)
+    if suffix in (".feather", ".arrow"):
+        return pd.read_feather(path)
+    if suffix == ".tsv":
+        return pd.read_csv(path, sep="\t")
+    if suffix in (".json", ".jsonl"):
+        return pd.read_json(path, lines=suffix == ".jsonl")
+    if suffix == ".csv":
+        return pd.read_csv(path)
+    raise UsageError(
+        f"cannot read {str(path)!r} as a table: use .csv, .tsv, .parquet, .feather or .json"
+    )
+
+
+# -- folders --------------------------------------------------------------------------
+def _walk_files(root: Path) -> list[Path]:
+    out = []
+    for dirpath, _dirs, files in os.walk(root, followlinks=False):
+        out.extend(Path(dirpath) / f for f in files)
+    return out
+
+
+def _add_folder(
+    root: Path, name: str, description: str | None, progress: bool | None, role: str,
+) -> DatasetVersion:
+    from mlops_jupyter.store.manifest import manifest_bytes, manifest_digest, scan_folder
+
+    st, run_id, user = _context()
+    candidates = _walk_files(root)
+    total = 0
+    for p in candidates:
+        try:
+            total += p.stat().st_size
+        except OSError:
+            pass  # scan_folder reports unreadable entries with a clear error
+    show = progress if progress is not None else total >= hashing.PROGRESS_MIN
+    advance = hashing.multi_progress(total, root.name or str(root), bool(show))
+    hasher = _CachedHasher(st, [p.resolve() for p in candidates], progress=advance)
+    entries = scan_folder(root, hasher=hasher)
+    hasher.save()
+    if not entries:
+        raise UsageError(f"folder {str(root)!r} holds no files: there is nothing to version")
+    digest = manifest_digest(entries)
+    found = _existing(st, name, digest, run_id, role)
+    if found is not None:
+        return found
+    for e in entries:
+        if not st.blobs.exists(e.digest):
+            st.blobs.put_file(e.source, digest=e.digest)
+    manifest = manifest_bytes(entries)
+    blob, blob_size = st.blobs.put_bytes(manifest)
+    size = sum(e.size for e in entries)
+    exts = Counter(Path(e.path).suffix.lower() or "(none)" for e in entries)
+    prof = {"format": "mlops-folder/1", "files": len(entries), "bytes": size,
+            "extensions": dict(exts.most_common(20))}
+    new = NewVersion(
+        name=name, digest=digest, kind=FOLDER, blob=blob, blob_size=blob_size, size=size,
+        rows=None, columns=None, schema=None, profile=prof, source=str(root.resolve()),
+        description=description, creator=user, run_id=run_id, role=role,
+        extra_blobs=sorted({(e.digest, e.size) for e in entries}),
+    )
+    rec, created = st.create_dataset_version(new)
+    return DatasetVersion.from_record(rec, created=created)
