@@ -1,0 +1,266 @@
+"""Predicting from registered models, for REST serving and ``mj.models.predict``.
+
+The :class:`Predictor` is the business logic behind the REST face:
+
+- a reference is re-resolved on every call with one indexed query, so moving an alias
+  (``churn@production``) is served on the next request without a restart;
+- a version is loaded once (verified: hash re-checked against the registry, flavor
+  safety checks) and kept in a small LRU cache keyed by version id;
+- if the version an alias now names fails its integrity or safety check, it is refused
+  (and not retried for ``retry_after`` seconds) and the version that served that
+  reference before keeps serving; the answer says which version served.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from mlops_jupyter.errors import (
+    IntegrityError,
+    MlopsError,
+    NotFoundError,
+    UsageError,
+    ValidationError,
+)
+from mlops_jupyter.models import payload as payload_mod
+from mlops_jupyter.models import registry
+from mlops_jupyter.models.entities import ModelVersion
+from mlops_jupyter.models.signature import Signature
+
+log = logging.getLogger("mlops_jupyter.serving")
+
+
+class ModelUnavailableError(IntegrityError):
+    """The version a reference names failed its checks and nothing else can serve it."""
+
+
+class PredictionError(ValidationError):
+    """The model itself rejected the (valid-looking) input."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    version: ModelVersion
+    obj: Any
+    signature: Signature | None
+    loaded_at: float
+
+
+@dataclass(frozen=True)
+class Prediction:
+    model: str
+    version: int
+    requested: str
+    predictions: list[Any]
+    probabilities: list[list[float]] | None = None
+    classes: list[Any] | None = None
+    fallback: bool = False  # served by the previous version: the new one was refused
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "model": self.model, "version": self.version,
+            "ref": f"{self.model}@v{self.version}", "requested": self.requested,
+            "predictions": self.predictions,
+        }
+        if self.probabilities is not None:
+            out["probabilities"] = self.probabilities
+            out["classes"] = self.classes
+        if self.fallback:
+            out["fallback"] = True
+        return out
+
+
+class Predictor:
+    """Resolves, loads (verified) and calls models. Thread-safe."""
+
+    def __init__(
+        self, names: Iterable[str] | None = None, *, cache_size: int = 8,
+        retry_after: float = 30.0, max_rows: int = payload_mod.MAX_ROWS,
+    ) -> None:
+        self.names = None if names is None else {registry.model_name(n) for n in names}
+        self.cache_size = cache_size
+        self.retry_after = retry_after
+        self.max_rows = max_rows
+        self._loaded: OrderedDict[str, LoadedModel] = OrderedDict()
+        self._serving: dict[tuple[str, str], str] = {}  # (name, selector) -> version id
+        self._refused: dict[str, tuple[float, str]] = {}  # version id -> (when, why)
+        self._lock = threading.Lock()
+        self._load_locks: dict[str, threading.Lock] = {}
+
+    # -- resolution -----------------------------------------------------------------
+    def check_name(self, name: str) -> str:
+        name = registry.model_name(name)
+        if self.names is not None and name not in self.names:
+            raise NotFoundError(
+                f"model {name!r} is not served here; served: {', '.join(sorted(self.names))}"
+            )
+        return name
+
+    def get(self, name: str, selector: str) -> tuple[LoadedModel, bool]:
+        """The loaded model for ``name@selector`` and whether it is a fallback."""
+        name = self.check_name(name)
+        ref = f"{name}@{selector}"
+        vid, _number = registry.locate(ref)
+        key = (name, selector.lower())
+        with self._lock:
+            lm = self._loaded.get(vid)
+            if lm is not None:
+                self._loaded.move_to_end(vid)
+                self._serving[key] = vid
+                return lm, False
+            refused = self._refused.get(vid)
+        if refused is not None and time.monotonic() - refused[0] < self.retry_after:
+            return self._fallback(key, ref, refused[1])
+        try:
+            lm = self._load(vid)
+        except IntegrityError as e:  # includes UnsafeModelError
+            why = str(e)
+            log.error("refusing to serve %s: %s", ref, why)
+            with self._lock:
+                self._refused[vid] = (time.monotonic(), why)
+            return self._fallback(key, ref, why)
+        with self._lock:
+            self._serving[key] = vid
+            self._refused.pop(vid, None)
+        return lm, False
+
+    def _fallback(self, key: tuple[str, str], ref: str, why: str) -> tuple[LoadedModel, bool]:
+        with self._lock:
+            prev = self._serving.get(key)
+            lm = None if prev is None else self._loaded.get(prev)
+        if lm is None:
+            raise ModelUnavailableError(
+                f"{ref} names a version that failed its integrity or safety check and no "
+                "earlier version of it is loaded here; it is not served"
+            )
+        return lm, True
+
+    def _load(self, vid: str) -> LoadedModel:
+        with self._lock:
+            lock = self._load_locks.setdefault(vid, threading.Lock())
+        with lock:  # one load per version even under concurrent first requests
+            with self._lock:
+                if vid in self._loaded:
+                    return self._loaded[vid]
+            mv = registry.get_by_id(vid)
+            obj = registry.load_version(mv)
+            lm = LoadedModel(mv, obj, mv.input_signature, time.time())
+            with self._lock:
+                self._loaded[vid] = lm
+                while len(self._loaded) > self.cache_size:
+                    old, _ = self._loaded.popitem(last=False)
+                    self._load_locks.pop(old, None)
+            log.info("loaded %s (%s)", mv.ref, mv.blob[:12])
+            return lm
+
+    # -- predicting -------------------------------------------------------------------
+    def predict(self, name: str, selector: str, body: Any) -> Prediction:
+        lm, fallback = self.get(name, selector)
+        proba = False
+        if isinstance(body, Mapping):
+            extra = set(body) - {"records", "columns", "proba"}
+            if extra:
+                shown = sorted(str(k)[:40] for k in extra)[:5]
+                raise ValidationError(
+                    "unknown top-level field(s); accepted: records, columns, proba",
+                    violations=[{"loc": ["body", k], "msg": "unknown field"} for k in shown],
+                )
+            p = body.get("proba", False)
+            if not isinstance(p, bool):
+                raise ValidationError("'proba' must be true or false",
+                                      violations=[{"loc": ["body", "proba"], "msg": "expected a boolean"}])
+            proba = p
+        if lm.signature is None:
+            raise UsageError(
+                f"{lm.version.ref} has no input signature, so requests cannot be checked; "
+                "register it with signature=<training data>"
+            )
+        X = payload_mod.decode(body, lm.signature, self.max_rows)
+        out = _call(lm, X, proba)
+        return Prediction(
+            model=lm.version.name, version=lm.version.version,
+            requested=f"{lm.version.name}@{selector}", fallback=fallback, **out,
+        )
+
+    def status(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "loaded": [lm.version.ref for lm in self._loaded.values()],
+                "serving": {f"{n}@{s}": self._loaded[v].version.ref
+                            for (n, s), v in self._serving.items() if v in self._loaded},
+                "refused": len(self._refused),
+            }
+
+
+def _call(lm: LoadedModel, X: Any, proba: bool) -> dict[str, Any]:
+    model = lm.obj
+    try:
+        preds = model.predict(X)
+        out: dict[str, Any] = {"predictions": _jsonable(preds)}
+        if proba:
+            fn = getattr(model, "predict_proba", None)
+            if fn is None:
+                raise ValidationError(
+                    f"{lm.version.ref} has no predict_proba",
+                    violations=[{"loc": ["body", "proba"], "msg": "this model gives no probabilities"}],
+                )
+            out["probabilities"] = _jsonable(fn(X))
+            out["classes"] = _jsonable(getattr(model, "classes_", []))
+    except MlopsError:
+        raise
+    except Exception as e:  # noqa: BLE001 - the model's own complaint, reported without detail
+        log.warning("%s could not predict: %s: %s", lm.version.ref, type(e).__name__, e)
+        raise PredictionError(
+            f"the model could not predict on this input ({type(e).__name__}); the input "
+            "matched the signature, so check values the model may not support",
+            violations=[{"loc": ["body"], "msg": f"rejected by the model ({type(e).__name__})"}],
+        ) from None
+    return out
+
+
+def _jsonable(a: Any) -> Any:
+    values = a.tolist() if hasattr(a, "tolist") else list(a)
+    return _clean(values)
+
+
+def _clean(v: Any) -> Any:
+    if isinstance(v, list):
+        return [_clean(x) for x in v]
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if hasattr(v, "item"):
+        return _clean(v.item())
+    if isinstance(v, str | int | float | bool) or v is None:
+        return v
+    return str(v)
+
+
+def predict(ref: str, data: Any, *, proba: bool = False) -> Prediction:
+    """Predict in-process exactly as the REST server would: ``data`` is a DataFrame, a
+    list of records or a dict of columns; it is checked against the signature first."""
+    name, version, alias = registry.parse_ref(ref)
+    selector = alias or ("latest" if version is None else f"v{version}")
+    if hasattr(data, "to_json") and hasattr(data, "columns"):
+        import json
+
+        # through JSON, so numpy scalars and NaN arrive exactly as over REST
+        body: Any = {"records": json.loads(data.to_json(orient="records", date_format="iso"))}
+    elif isinstance(data, list):
+        body = {"records": data}
+    elif isinstance(data, Mapping) and not ({"records", "columns"} & set(data)):
+        body = {"columns": dict(data)}
+    else:
+        body = data
+    if proba and isinstance(body, Mapping):
+        body = {**body, "proba": True}
+    return Predictor([name]).predict(name, selector, body)
+
+
+__all__ = ["Predictor", "Prediction", "LoadedModel", "ModelUnavailableError", "PredictionError", "predict"]
