@@ -45,20 +45,40 @@ class Verb:
 
 
 def find(verb: str) -> Verb | None:
+    """The verb, or None when no module defines it (yet). A module that exists but
+    fails to import raises, so a broken verb is reported instead of hidden."""
     mod_name = VERB_MODULES.get(verb)
     if mod_name is None:
         return None
     try:
         mod = importlib.import_module(mod_name)
-    except ImportError:
-        return None  # a domain whose magics have not landed yet
+    except ModuleNotFoundError as e:
+        if e.name is not None and mod_name.startswith(e.name):
+            return None  # a domain whose magics have not landed yet
+        raise
     return getattr(mod, "VERBS", {}).get(verb)
 
 
 def available() -> dict[str, Verb]:
+    """Every verb that can be used now (verbs whose module is broken are left out;
+    :func:`broken` names them)."""
     out = {}
     for verb in VERB_MODULES:
-        v = find(verb)
+        try:
+            v = find(verb)
+        except Exception:  # noqa: BLE001 - one broken domain never hides the others
+            continue
         if v is not None:
             out[verb] = v
+    return out
+
+
+def broken() -> dict[str, str]:
+    """verb -> one-line reason, for verbs whose module exists but fails to import."""
+    out = {}
+    for verb in VERB_MODULES:
+        try:
+            find(verb)
+        except Exception as e:  # noqa: BLE001
+            out[verb] = f"{type(e).__name__}: {e}"
     return out

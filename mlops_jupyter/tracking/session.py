@@ -110,7 +110,18 @@ def start_run(
     active = ActiveRun(st, run, on_end=_pop)
     _stack.append(active)
     _last_run_id = run.id
+    _ensure_cell_hooks()
     return active
+
+
+def _ensure_cell_hooks() -> None:
+    """In a notebook, flush active runs after every cell even without ``%load_ext``."""
+    ip = ctx._ipython()
+    if ip is not None and hasattr(ip, "events"):
+        from mlops_jupyter.tracking import notebook
+
+        if not notebook.installed():
+            notebook.install(ip)
 
 
 def _pop(run: ActiveRun) -> None:

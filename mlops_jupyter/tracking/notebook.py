@@ -1,0 +1,510 @@
+"""Tracking inside an IPython kernel: cell hooks, tracked cells and cell provenance.
+
+:func:`install` registers two IPython events:
+
+- ``pre_run_cell`` remembers the raw source and cell id of the cell about to run (for
+  provenance), and ends a tracked-cell run that somehow outlived its cell;
+- ``post_run_cell`` ends the run of a tracked cell (``%%mlops track``) with the status
+  its cell earned — FINISHED, FAILED with type/message/traceback, KILLED on
+  ``KeyboardInterrupt``; ``sys.exit(0)`` counts as FINISHED — ends runs started with
+  ``end_on_error`` when the cell failed, and flushes the buffered metrics of every
+  active run, so nothing waits in memory between cells.
+
+The hook never raises: a library failure there is printed as one line and never hides
+the user's own exception, which IPython has already shown by then.
+
+Provenance of a tracked cell is stored with its run:
+
+- artifact ``code/cell.py``: the exact source of the cell (without the ``%%mlops`` line);
+- artifact ``code/history.py``: the kernel's inputs in execution order up to and
+  including this cell, each headed by ``# In[N]:`` (both redacted);
+- tags ``mlops.cell.execution_count``, ``mlops.cell.id`` (when the front end sends it),
+  ``mlops.cell.out_of_order``, ``mlops.cell.missing_code`` (``true``/``false``/
+  ``unknown``), ``mlops.cell.order_basis`` (``notebook``/``cell-ids``/``history``) and
+  ``mlops.cell.order_notes``. How they are decided: see :func:`analyze_order`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlops_jupyter.errors import UsageError
+from mlops_jupyter.redact import redact
+from mlops_jupyter.store.entities import FAILED, FINISHED, KILLED
+from mlops_jupyter.tracking import autolog, session
+from mlops_jupyter.tracking.active import ActiveRun
+
+__all__ = [
+    "OrderReport",
+    "analyze_order",
+    "begin_cell",
+    "end_cell",
+    "install",
+    "installed",
+    "log_values",
+    "start_spanning",
+    "status_for",
+    "stop_spanning",
+    "uninstall",
+]
+
+#: called with each run the hooks ended (the magics show its card)
+Listener = Callable[[ActiveRun], None]
+
+
+@dataclass
+class _State:
+    shell: Any = None
+    raw_cell: str | None = None
+    cell_id: str | None = None
+    #: (execution count, cell id, source) of every stored execution seen by the hook
+    executions: list[tuple[int, str | None, str]] = field(default_factory=list)
+    cell_run: ActiveRun | None = None
+    #: run id -> (run, end_on_error) for runs spanning cells
+    spanning: dict[str, tuple[ActiveRun, bool]] = field(default_factory=dict)
+    #: runs that hold the autolog window open
+    autolog_runs: dict[str, ActiveRun] = field(default_factory=dict)
+    listeners: list[Listener] = field(default_factory=list)
+
+
+_state = _State()
+
+
+def installed() -> bool:
+    return _state.shell is not None
+
+
+def install(shell: Any, listener: Listener | None = None) -> None:
+    """Register the cell hooks on ``shell`` (idempotent)."""
+    if listener is not None and listener not in _state.listeners:
+        _state.listeners.append(listener)
+    if _state.shell is shell:
+        return
+    if _state.shell is not None:
+        uninstall(_state.shell)
+    shell.events.register("pre_run_cell", _pre_run_cell)
+    shell.events.register("post_run_cell", _post_run_cell)
+    _state.shell = shell
+
+
+def uninstall(shell: Any) -> None:
+    for name, cb in (("pre_run_cell", _pre_run_cell), ("post_run_cell", _post_run_cell)):
+        try:
+            shell.events.unregister(name, cb)
+        except ValueError:
+            pass
+    if _state.shell is shell:
+        _state.shell = None
+    _state.listeners.clear()
+
+
+# -- statuses --------------------------------------------------------------------------
+
+def status_for(error: BaseException | None) -> str:
+    """The run status a cell's outcome earns."""
+    if error is None:
+        return FINISHED
+    if isinstance(error, KeyboardInterrupt):
+        return KILLED
+    if isinstance(error, SystemExit) and error.code in (None, 0):
+        return FINISHED
+    return FAILED
+
+
+def error_info(error: BaseException, shell: Any = None) -> dict[str, Any]:
+    """Type, message and traceback of a cell's exception, starting at the user's code
+    (IPython's own frames dropped, cell files shown as ``Cell In[N]``), redacted."""
+    import traceback
+
+    tb = error.__traceback__
+    while tb is not None and _is_ipython_frame(tb.tb_frame.f_code.co_filename):
+        tb = tb.tb_next
+    frames = traceback.extract_tb(tb) if tb is not None else traceback.StackSummary()
+    names = getattr(getattr(shell, "compile", None), "_filename_map", {}) or {}
+    for fr in frames:
+        if fr.filename in names:
+            fr.filename = f"Cell In[{names[fr.filename]}]"
+    text = "Traceback (most recent call last):\n" + "".join(frames.format()) if frames else ""
+    text += "".join(traceback.format_exception_only(type(error), error))
+    return {
+        "type": type(error).__name__,
+        "message": redact(str(error))[:4000],
+        "traceback": redact(text)[-20000:],
+    }
+
+
+def _is_ipython_frame(filename: str) -> bool:
+    return f"{os.sep}IPython{os.sep}core{os.sep}" in filename
+
+
+# -- tracked cells ---------------------------------------------------------------------
+
+def begin_cell(
+    name: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    tags: Mapping[str, Any] | None = None,
+    *,
+    source: str | None = None,
+) -> ActiveRun:
+    """Start the run of the current cell; :func:`end_cell` (or the post-cell hook) ends it.
+
+    A run already active (``track start``, the Python API) becomes its parent.
+    """
+    if _state.cell_run is not None and not _state.cell_run.ended:
+        raise UsageError("this cell is already tracked: one %%mlops track per cell")
+    run = session.start_run(name, params, tags, nested=session.active_run() is not None)
+    _state.cell_run = run
+    _hold_autolog(run)
+    try:
+        _record_provenance(run, source)
+    except Exception as e:  # noqa: BLE001 - provenance is best effort, the run goes on
+        print(f"mlops: could not record cell provenance: {type(e).__name__}: {e}", file=sys.stderr)
+    return run
+
+
+def end_cell(error: BaseException | None) -> ActiveRun | None:
+    """End the current cell's run (and runs it left open) with the status ``error`` earns."""
+    run = _state.cell_run
+    _state.cell_run = None
+    if run is None or run.ended:
+        return run
+    status = status_for(error)
+    info = error_info(error, _state.shell) if status != FINISHED and error is not None else None
+    try:
+        for inner in reversed(list(session._stack)):  # runs the cell opened and left open
+            if inner is run:
+                break
+            if not inner.ended:
+                inner.end(status, info, ended_by="cell")
+        run.end(status, info, ended_by="cell")
+    except BaseException:
+        session._pop(run)  # never leave a stale active run for the next cell
+        raise
+    finally:
+        _release_autolog()
+    return run
+
+
+def start_spanning(
+    name: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    tags: Mapping[str, Any] | None = None,
+    *,
+    end_on_error: bool = False,
+) -> ActiveRun:
+    """Start a run that stays active across cells until :func:`stop_spanning`."""
+    run = session.start_run(name, params, tags, nested=session.active_run() is not None)
+    _state.spanning[run.id] = (run, end_on_error)
+    _hold_autolog(run)
+    return run
+
+
+def stop_spanning(status: str = FINISHED) -> ActiveRun:
+    """End the innermost run started with ``track start`` (else the innermost active run)."""
+    run = None
+    for rid in reversed(list(_state.spanning)):
+        cand = _state.spanning.pop(rid)[0]
+        if not cand.ended:
+            run = cand
+            break
+    if run is None:
+        run = session.active_run()
+    if run is None:
+        raise UsageError("no active run to stop: start one with %mlops track start [NAME]")
+    try:
+        run.end(status)
+    finally:
+        _release_autolog()
+    return run
+
+
+def _hold_autolog(run: ActiveRun) -> None:
+    if run.id not in _state.autolog_runs:
+        _state.autolog_runs[run.id] = run
+        autolog.acquire()
+
+
+def _release_autolog() -> None:
+    for rid, run in list(_state.autolog_runs.items()):
+        if run.ended:
+            del _state.autolog_runs[rid]
+            autolog._forget_run(rid)
+            autolog.release()
+
+
+def log_values(
+    values: Mapping[str, Any], *, params: bool = False, step: int | None = None,
+    run: str | None = None,
+) -> tuple[str, bool]:
+    """Log metrics (or params) to ``run``, else the active run, else the last run this
+    kernel started (an ended run may still receive metrics, e.g. a test score computed
+    in the next cell). Returns ``(run id, whether that run is active)``."""
+    import time
+
+    from mlops_jupyter import names
+    from mlops_jupyter.tracking.active import _texts
+    from mlops_jupyter.tracking.values import metric_value, step_value
+
+    active = session.active_run()
+    st = session.get_store()
+    if run is not None:
+        rid = st.resolve_run_id(run)
+    elif active is not None:
+        rid = active.id
+    else:
+        rid = session.last_run_id()
+        if rid is None:
+            raise UsageError(
+                "no run to log to: track a cell (%%mlops track), start a run "
+                "(%mlops track start) or name one with --run RUN"
+            )
+    target = next((r for r in session._stack if r.id == rid and not r.ended), None)
+    if params:
+        if target is not None:
+            target.log_params(values)
+        else:
+            st.log_params(rid, _texts("parameter", values))
+        return rid, target is not None
+    if target is not None:
+        target.log_metrics(values, step=step)
+        target.flush()
+        return rid, True
+    summaries = st.get_run(rid).metrics
+    now = time.time()
+    points = []
+    for k, v in values.items():
+        names.key(k, "metric name")
+        s = step_value(step) if step is not None else (
+            summaries[k].last_step + 1 if k in summaries else 0
+        )
+        points.append((k, metric_value(k, v), s, now))
+    st.log_metric_batches({rid: points})
+    return rid, False
+
+
+# -- hooks -----------------------------------------------------------------------------
+
+def _pre_run_cell(info: Any) -> None:
+    try:
+        raw = getattr(info, "raw_cell", None)
+        _state.raw_cell = raw
+        _state.cell_id = getattr(info, "cell_id", None)
+        shell = _state.shell
+        if raw is not None and getattr(info, "store_history", True) and shell is not None:
+            _state.executions.append((shell.execution_count, _state.cell_id, raw))
+        if _state.cell_run is not None:  # a tracked cell whose post-cell hook never ran
+            stale = end_cell(KeyboardInterrupt("the cell ended without reporting back"))
+            if stale is not None:
+                _notify(stale)
+    except Exception as e:  # noqa: BLE001 - a hook must never break the user's cell
+        _report(e)
+
+
+def _post_run_cell(result: Any) -> None:
+    ended: list[ActiveRun] = []
+    try:
+        if result is None:  # ipykernel cancelled an async cell on interrupt
+            error: BaseException | None = KeyboardInterrupt()
+        else:
+            error = getattr(result, "error_in_exec", None)
+        if _state.cell_run is not None:
+            run = end_cell(error)
+            if run is not None:
+                ended.append(run)
+        for rid, (run, end_on_error) in list(_state.spanning.items()):
+            if run.ended:
+                del _state.spanning[rid]
+            elif error is not None and end_on_error and status_for(error) != FINISHED:
+                del _state.spanning[rid]
+                run.end(status_for(error), error_info(error, _state.shell), ended_by="cell")
+                ended.append(run)
+        session.flush()
+    except Exception as e:  # noqa: BLE001 - never hide the user's own error
+        _report(e)
+    finally:
+        _release_autolog()
+    for run in ended:
+        _notify(run)
+
+
+def _notify(run: ActiveRun) -> None:
+    for listener in list(_state.listeners):
+        try:
+            listener(run)
+        except Exception as e:  # noqa: BLE001
+            _report(e)
+
+
+def _report(e: BaseException) -> None:
+    print(f"mlops: {type(e).__name__}: {e}", file=sys.stderr)
+
+
+# -- provenance ------------------------------------------------------------------------
+
+def cell_body(raw: str | None) -> str | None:
+    """The body of a ``%%mlops`` cell (everything after its first line)."""
+    if raw is None:
+        return None
+    text = raw.lstrip("\n")
+    if text.startswith("%%"):
+        return text.split("\n", 1)[1] if "\n" in text else ""
+    return raw
+
+
+def _history(shell: Any) -> list[tuple[int, str]]:
+    hm = getattr(shell, "history_manager", None)
+    raw = list(getattr(hm, "input_hist_raw", []) or [])
+    return [(i, src) for i, src in enumerate(raw) if i > 0]
+
+
+def _record_provenance(run: ActiveRun, source: str | None) -> None:
+    shell = _state.shell
+    if source is None:
+        source = cell_body(_state.raw_cell)
+    tags: dict[str, str] = {}
+    if source is not None:
+        run.log_text(redact(source), "code/cell.py")
+    if shell is None:
+        return
+    count = shell.execution_count
+    history = [(n, src) for n, src in _history(shell) if n <= count]
+    if history:
+        text = "\n\n".join(f"# In[{n}]:\n{src.rstrip()}" for n, src in history) + "\n"
+        run.log_text(redact(text), "code/history.py")
+    tags["mlops.cell.execution_count"] = str(count)
+    if _state.cell_id:
+        tags["mlops.cell.id"] = str(_state.cell_id)[:200]
+    ids = {n: cid for n, cid, _src in _state.executions if cid}
+    entries = [(n, src, ids.get(n)) for n, src in history]
+    from mlops_jupyter.tracking.context import notebook_path
+
+    rep = analyze_order(entries, _notebook_cells(notebook_path()))
+    tags.update({
+        "mlops.cell.order_basis": rep.basis,
+        "mlops.cell.out_of_order": rep.out_of_order,
+        "mlops.cell.missing_code": rep.missing_code,
+    })
+    if rep.notes:
+        tags["mlops.cell.order_notes"] = redact("; ".join(rep.notes))[:2000]
+    run.store.set_tags(run.id, tags)
+
+
+@dataclass
+class OrderReport:
+    basis: str  # notebook | cell-ids | history
+    out_of_order: str  # true | false | unknown
+    missing_code: str  # true | false | unknown
+    notes: list[str] = field(default_factory=list)
+
+
+def _norm(src: str) -> str:
+    return src.strip()
+
+
+def analyze_order(
+    history: list[tuple[int, str, str | None]],
+    notebook: list[tuple[str | None, str]] | None = None,
+) -> OrderReport:
+    """Decide, best effort, whether the executions up to a run were in notebook order
+    and whether they used code the notebook no longer holds.
+
+    ``history`` is ``(execution count, source, cell id or None)`` in execution order,
+    the tracked cell last; ``notebook`` the saved notebook's ``(cell id, source)`` code
+    cells in document order, when its file is known.
+
+    - With the notebook: each execution is placed on its cell (by id, else by identical
+      source). Out of order = a cell ran after a cell placed below it. Missing code = an
+      earlier execution matches no cell (edited or deleted since; unsaved edits count).
+    - Without it, with cell ids from the front end: out of order = a cell ran again after
+      another cell had run since its previous run (whatever the layout, some cell then
+      ran after one below it); missing code = a cell ran earlier with a different source.
+    - With neither: the same test on identical sources; missing code is ``unknown``.
+    """
+    entries = [(n, s, cid) for n, s, cid in history if _norm(s)]
+    notes: list[str] = []
+    if notebook is not None and entries:
+        by_id = {cid: i for i, (cid, _s) in enumerate(notebook) if cid}
+        by_src: dict[str, list[int]] = {}
+        for i, (_cid, s) in enumerate(notebook):
+            by_src.setdefault(_norm(s), []).append(i)
+        placed: list[tuple[int, int]] = []
+        missing = False
+        last = -1
+        for k, (n, s, cid) in enumerate(entries):
+            idx = by_id.get(cid) if cid else None
+            if idx is not None and _norm(notebook[idx][1]) != _norm(s):
+                idx = None  # the cell was edited since this execution
+            if idx is None:
+                cands = by_src.get(_norm(s), [])
+                idx = next((i for i in cands if i >= last), cands[0] if cands else None)
+            if idx is None:
+                if k < len(entries) - 1:
+                    missing = True
+                    notes.append(f"In[{n}] is no longer in the notebook")
+                continue
+            placed.append((n, idx))
+            last = idx
+        ooo = False
+        for (n1, i1), (n2, i2) in zip(placed, placed[1:], strict=False):
+            if i2 < i1:
+                ooo = True
+                notes.append(f"In[{n2}] (cell {i2 + 1}) ran after In[{n1}] (cell {i1 + 1})")
+        return OrderReport("notebook", _tf(ooo), _tf(missing), notes[:20])
+    use_ids = bool(entries) and all(cid for _n, _s, cid in entries)
+    key = (lambda e: e[2]) if use_ids else (lambda e: _norm(e[1]))
+    seen_at: dict[Any, int] = {}
+    ooo = False
+    missing: bool | None = False if use_ids else None
+    sources: dict[Any, str] = {}
+    for pos, e in enumerate(entries):
+        k = key(e)
+        if k in seen_at and seen_at[k] < pos - 1 and any(
+            key(x) != k for x in entries[seen_at[k] + 1:pos]
+        ):
+            ooo = True
+            notes.append(f"In[{e[0]}] re-ran a cell after other cells ran")
+        if use_ids and k in sources and _norm(sources[k]) != _norm(e[1]):
+            missing = True
+            notes.append(f"In[{e[0]}] replaced code that ran before in the same cell")
+        seen_at[k] = pos
+        sources[k] = e[1]
+    basis = "cell-ids" if use_ids else "history"
+    return OrderReport(basis, _tf(ooo), "unknown" if missing is None else _tf(missing), notes[:20])
+
+
+def _tf(flag: bool) -> str:
+    return "true" if flag else "false"
+
+
+_nb_cache: dict[str, tuple[tuple[int, int], list[tuple[str | None, str]]]] = {}
+
+
+def _notebook_cells(path: str | None) -> list[tuple[str | None, str]] | None:
+    """Code cells ``(id, source)`` of the saved notebook at ``path``, or None."""
+    if not path or not path.endswith(".ipynb"):
+        return None
+    p = Path(path)
+    if not p.is_absolute():
+        p = Path.cwd() / p
+    try:
+        st = p.stat()
+        stamp = (st.st_mtime_ns, st.st_size)
+        hit = _nb_cache.get(str(p))
+        if hit and hit[0] == stamp:
+            return hit[1]
+        nb = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    cells = []
+    for c in nb.get("cells", []):
+        if c.get("cell_type") == "code":
+            src = c.get("source", "")
+            cells.append((c.get("id"), "".join(src) if isinstance(src, list) else str(src)))
+    _nb_cache[str(p)] = (stamp, cells)
+    return cells
