@@ -96,10 +96,11 @@ def sorted_finite(values: np.ndarray) -> tuple[np.ndarray, int, int]:
 def _merge_chunks(a: np.ndarray, b: np.ndarray):
     """Walk the merged order of two sorted arrays in bounded chunks.
 
-    Yields ``(values, cum_a, cum_b, next_value)``: the merged values of one chunk, how
-    many values of ``a`` and of ``b`` are <= each of them (counting the whole arrays),
-    and the first merged value after the chunk (or None at the end). Chunks split at
-    value boundaries, so a run of equal values never straddles two chunks.
+    Yields ``(values, gap, next_value)``: the merged values of one chunk, the scaled
+    CDF gap ``n2 * #{a <= v} - n1 * #{b <= v}`` (an exact integer; divided by
+    ``n1 * n2`` it is scipy's ``cdf1 - cdf2``) at each of them, and the first merged
+    value after the chunk (None at the end). Chunks split at value boundaries, so a run
+    of equal values never straddles two chunks.
     """
     n1, n2 = a.size, b.size
     step = max(_CHUNK // 2, 1)
@@ -116,15 +117,17 @@ def _merge_chunks(a: np.ndarray, b: np.ndarray):
         chunk = np.concatenate((a[i0:i1], b[j0:j1]))
         # a stable sort of two sorted runs is a single linear merge (timsort); on ties
         # the values of ``a`` come first, which is harmless: only the last position of
-        # each run of equal values is read below
+        # each run of equal values is read by the caller
         order = np.argsort(chunk, kind="stable")
         values = chunk[order]
         del chunk
-        cum_a = np.cumsum(order < (i1 - i0), dtype=np.int64)
+        # each value of a raises the gap by n2, each value of b lowers it by n1
+        steps = (order < (i1 - i0)).astype(np.int64)
         del order
-        cum_b = np.arange(1, values.size + 1, dtype=np.int64) - cum_a
-        cum_a += i0
-        cum_b += j0
+        steps *= n1 + n2
+        steps -= n1
+        gap = np.cumsum(steps, out=steps)
+        gap += int(i0) * n2 - int(j0) * n1
         nxt_a = a[i1] if i1 < n1 else None
         nxt_b = b[j1] if j1 < n2 else None
         if nxt_a is None:
@@ -133,7 +136,7 @@ def _merge_chunks(a: np.ndarray, b: np.ndarray):
             nxt = nxt_a
         else:
             nxt = min(nxt_a, nxt_b)
-        yield values, cum_a, cum_b, nxt
+        yield values, gap, nxt
 
 
 def ks_wasserstein_sorted(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
@@ -145,21 +148,21 @@ def ks_wasserstein_sorted(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     n1, n2 = a.size, b.size
     if n1 == 0 or n2 == 0:
         raise ValueError("both samples need at least one value")
-    d = 0.0
+    scale = float(n1) * float(n2)
+    d_int = 0
     w = 0.0
-    for values, cum_a, cum_b, nxt in _merge_chunks(a, b):
-        gap = cum_a / n1 - cum_b / n2  # the same arithmetic as scipy's cdf1 - cdf2
+    for values, gap, nxt in _merge_chunks(a, b):
         deltas = np.empty_like(values)
         np.subtract(values[1:], values[:-1], out=deltas[:-1])
         deltas[-1] = (nxt - values[-1]) if nxt is not None else 0.0
         np.abs(gap, out=gap)
-        w += float(np.dot(gap, deltas))
-        # the CDFs are only evaluated at the end of each run of equal values (where
-        # the next value is larger); the very last point has gap 0 anyway
-        ends = deltas > 0
-        if ends.any():
-            d = max(d, float(gap[ends].max()))
-    return d, w
+        # exact integers well below 2**53, so the float copy loses nothing; a dot of
+        # two float64 arrays is ~10x faster than one with an int64 operand
+        w += float(np.dot(gap.astype(np.float64), deltas))
+        # the CDFs are only read at the end of each run of equal values (where the next
+        # value is larger); the very last point has gap 0 anyway
+        d_int = max(d_int, int(np.max(gap, where=deltas > 0, initial=0)))
+    return d_int / scale, w / scale
 
 
 def ks_pvalue(d: float, n1: int, n2: int, a: np.ndarray | None = None,
