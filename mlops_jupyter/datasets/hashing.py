@@ -91,7 +91,6 @@ def frame_digest(df: pd.DataFrame, table: pa.Table | None = None) -> str:
 
 def _hash_array(h: Any, arr: pa.Array) -> None:
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     t = arr.type
     n = len(arr)
@@ -136,8 +135,6 @@ def _hash_array(h: Any, arr: pa.Array) -> None:
     if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t):
         if arr.null_count:
             arr = arr.fill_null("" if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type) else b"")
-        lengths = pc.binary_length(arr).cast(pa.int64()).to_numpy(zero_copy_only=False)
-        _frame(h, b"L", lengths)
         bufs = arr.buffers()
         width = 8 if pa.types.is_large_string(arr.type) or pa.types.is_large_binary(arr.type) else 4
         offsets = np.frombuffer(
@@ -145,6 +142,8 @@ def _hash_array(h: Any, arr: pa.Array) -> None:
             offset=arr.offset * width,
         )
         start, end = int(offsets[0]), int(offsets[-1])
+        # rebased 64-bit offsets: the same whether Arrow used 32- or 64-bit offsets
+        _frame(h, b"L", offsets.astype(np.int64) - start)
         data = memoryview(bufs[2]) if bufs[2] is not None else memoryview(b"")
         _frame(h, b"D", data[start:end])
         return

@@ -51,7 +51,7 @@ def dtype_name(s: Any) -> str:
         return "timedelta64"
     if isinstance(dt, pd.StringDtype) or str(dt) == "str":
         return "string"
-    if dt == object:
+    if getattr(dt, "kind", None) == "O":
         inferred = pd.api.types.infer_dtype(s, skipna=True)
         return "string" if inferred in ("string", "empty") else "object"
     return str(dt)
@@ -77,7 +77,7 @@ def dtype_kind(s: Any) -> str:
     name = dtype_name(s)
     if name == "string":
         return "string"
-    if dt == object:
+    if getattr(dt, "kind", None) == "O":
         inferred = pd.api.types.infer_dtype(s, skipna=True)
         if inferred == "boolean":
             return "bool"
