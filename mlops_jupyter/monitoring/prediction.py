@@ -74,7 +74,7 @@ def _is_classifier(model: Any) -> bool:
     return callable(getattr(model, "predict_proba", None)) and hasattr(model, "classes_")
 
 
-def _features(model: Any, df: pd.DataFrame, label: str | None, side: str) -> pd.DataFrame:
+def _features(model: Any, df: pd.DataFrame, label: str | None, side: str) -> Any:
     names = getattr(model, "feature_names_in_", None)
     if names is not None:
         missing = [n for n in names if n not in df.columns]
@@ -83,7 +83,15 @@ def _features(model: Any, df: pd.DataFrame, label: str | None, side: str) -> pd.
                 f"the {side} data lacks feature column(s) the model was trained on: "
                 f"{', '.join(map(repr, missing[:10]))}", violations=missing)
         return df[list(names)]
-    return df.drop(columns=[label]) if label is not None and label in df.columns else df
+    X = df.drop(columns=[label]) if label is not None and label in df.columns else df
+    n_in = getattr(model, "n_features_in_", None)
+    if isinstance(n_in, int):  # fitted on an array: pass an array, in frame order
+        if X.shape[1] != n_in:
+            raise ValidationError(
+                f"the model expects {n_in} features but the {side} data has {X.shape[1]} "
+                f"columns (after removing the label); select the feature columns first")
+        return X.to_numpy()
+    return X
 
 
 def _score(model, df, label, classifier, side) -> pd.DataFrame:
