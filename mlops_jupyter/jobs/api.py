@@ -232,6 +232,8 @@ def execute(
     blob = _store_output(st, output)
     status, error = outcome.status, outcome.error
     runs = st.search_runs(job_id=rec.id)
+    if status != JOB_FINISHED:
+        runs = _fail_open_runs(st, runs, status, error, rec.id)
     results = [r.to_dict() for r in gates_mod.evaluate(prep.gates, runs)] if prep.gates else []
     if status == JOB_FINISHED and results:
         failed = [r for r in results if not r["passed"]]
@@ -251,6 +253,22 @@ def execute(
             raise KeyboardInterrupt
         raise runner.Terminated(outcome.signum)
     return Job(final, runs=runs)
+
+
+def _fail_open_runs(st: Any, runs: list[Any], status: str, error: Any, job_id: str) -> list[Any]:
+    """Runs the notebook left open end with the job: a run that was still RUNNING, or
+    that only ended because the kernel exited after the failing cell, did not finish."""
+    from mlops_jupyter.store.entities import FAILED, FINISHED, KILLED, RUNNING
+
+    run_status = KILLED if status in (JOB_KILLED, "TIMEOUT") else FAILED
+    changed = False
+    for r in runs:
+        if r.status == RUNNING or (r.status == FINISHED and r.ended_by == "exit"):
+            err = {"type": (error or {}).get("type", "JobFailed"),
+                   "message": f"job {job_id[:8]} {status}: {(error or {}).get('message', '')}"[:2000]}
+            st.end_run(r.id, run_status, r.end_time or time.time(), error=err, ended_by="job")
+            changed = True
+    return st.search_runs(job_id=job_id) if changed else runs
 
 
 def _store_output(st: Any, output: Path) -> str | None:
