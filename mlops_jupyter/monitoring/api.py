@@ -1,0 +1,214 @@
+"""``mj.drift(reference, current)``: resolve references, compute, and keep the report.
+
+The statistics in :mod:`.engine` know nothing about the store. This module turns what
+a user names — a DataFrame, a dataset version (``churn@v3``), a model version
+(``model:churn@production``: the dataset it was trained on), a file path — into frames,
+runs the comparison, adds prediction drift when a model is involved, and saves the
+report linked to its dataset or model so ``drift_history`` can list it over time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlops_jupyter.errors import AmbiguousReferenceError, NotFoundError, UsageError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mlops_jupyter.monitoring.report import DriftReport
+
+__all__ = ["drift", "drift_history", "load_report"]
+
+
+class _Side:
+    """A resolved input: its frame, its text reference, and what it belongs to."""
+
+    def __init__(self, frame: pd.DataFrame, ref: str | None, kind: str | None = None,
+                 subject: str | None = None, model: Any = None) -> None:
+        self.frame, self.ref, self.kind, self.subject, self.model = frame, ref, kind, subject, model
+
+
+def _dataset_side(ref: str) -> _Side:
+    from mlops_jupyter import datasets
+
+    v = datasets.get(ref)
+    frame = datasets.load(v, as_frame=True) if v.kind == "file" else datasets.load(v)
+    if not hasattr(frame, "columns"):
+        raise UsageError(f"{v.ref} is a {v.kind}, not tabular data: drift needs a table")
+    return _Side(frame, v.ref, "dataset", v.name)
+
+
+def _model_side(ref: str) -> _Side:
+    from mlops_jupyter import datasets, models
+
+    mv = models.get(ref)
+    if not mv.dataset_version_ids:
+        raise UsageError(
+            f"model {mv.ref} has no training dataset recorded: pass reference= a dataset "
+            "ref or a DataFrame (register models with dataset=... to record it)"
+        )
+    st = datasets.api._store()
+    tabular = [st.get_dataset_version_by_id(i) for i in mv.dataset_version_ids]
+    tabular = [v for v in tabular if v.kind == "dataframe" or v.kind == "file"]
+    if not tabular:
+        raise UsageError(f"model {mv.ref} was trained on no tabular dataset version")
+    side = _dataset_side(f"{tabular[0].name}@v{tabular[0].version}")
+    return _Side(side.frame, f"{mv.ref} (trained on {side.ref})", "model", mv.name,
+                 model=models.load(mv.ref))
+
+
+def _resolve(obj: Any, role: str) -> _Side:
+    import pandas as pd
+
+    if isinstance(obj, pd.DataFrame):
+        return _Side(obj, None)
+    if isinstance(obj, os.PathLike) or (isinstance(obj, str) and os.sep in obj) or (
+        isinstance(obj, str) and Path(obj).suffix.lower() in (".csv", ".parquet", ".pq", ".tsv", ".json", ".jsonl", ".feather")
+        and Path(obj).exists()
+    ):
+        from mlops_jupyter.datasets.ingest import read_table_file
+
+        path = Path(obj)
+        if not path.is_file():
+            raise UsageError(f"{role}: no file at {str(path)!r}")
+        return _Side(read_table_file(path), str(path))
+    if not isinstance(obj, str):
+        raise UsageError(
+            f"{role} must be a DataFrame, a dataset ref (name@v3), a model ref "
+            f"(model:name@production) or a CSV/Parquet path; got {type(obj).__name__}"
+        )
+    kind, sep, ref = obj.partition(":")
+    if sep and kind == "dataset":
+        return _dataset_side(ref)
+    if sep and kind == "model":
+        if role == "current":
+            raise UsageError("current data cannot be a model: give a DataFrame, dataset ref or path")
+        return _model_side(ref)
+    return _guess(obj, role)
+
+
+def _guess(ref: str, role: str) -> _Side:
+    """A bare ``name@sel``: a dataset or (for the reference) a model, never silently both."""
+    from mlops_jupyter import datasets, models
+
+    name = ref.partition("@")[0]
+    is_dataset = name in set(datasets.list_datasets()["name"]) if len(datasets.list_datasets()) else False
+    is_model = role == "reference" and name in set(models.list_models()["name"]) if len(models.list_models()) else False
+    if is_dataset and is_model:
+        raise AmbiguousReferenceError(
+            f"{ref!r} names both a dataset and a model: write dataset:{ref} or model:{ref}"
+        )
+    if is_model:
+        return _model_side(ref)
+    if is_dataset:
+        return _dataset_side(ref)
+    raise NotFoundError(
+        f"{role} {ref!r} is neither a dataset nor a registered model (nor an existing file); "
+        "give a DataFrame, a dataset ref (name@v3), model:name@alias, or a CSV/Parquet path"
+    )
+
+
+def drift(
+    reference: Any,
+    current: Any,
+    columns: list[str] | None = None,
+    method: str = "auto",
+    threshold: float | None = None,
+    *,
+    column_thresholds: dict[str, float] | None = None,
+    categorical: list[str] | None = None,
+    label: str | None = None,
+    save: bool | None = None,
+) -> DriftReport:
+    """Compare ``current`` data with ``reference`` data, per column and overall.
+
+    With a model reference, the report also carries prediction drift (the model scores
+    both sides) as ``report.prediction``, and with ``label`` present in the current data
+    the change in performance. ``save`` (default: when the reference names a dataset or
+    model) stores the report for :func:`drift_history`.
+    """
+    from mlops_jupyter.monitoring import compute_drift, compute_prediction_drift
+
+    ref = _resolve(reference, "reference")
+    cur = _resolve(current, "current")
+    feature_cols = columns
+    if ref.model is not None and columns is None and label is not None:
+        feature_cols = [c for c in ref.frame.columns if c != label]
+    report = compute_drift(
+        ref.frame, cur.frame, columns=feature_cols, method=method, threshold=threshold,
+        column_thresholds=column_thresholds, categorical=categorical,
+    )
+    report.options["reference"] = ref.ref or "DataFrame"
+    report.options["current"] = cur.ref or "DataFrame"
+    if ref.model is not None:
+        pred = compute_prediction_drift(ref.model, ref.frame, cur.frame, label=label)
+        report.prediction = pred  # type: ignore[attr-defined]
+        report.performance = pred.performance
+    if save or (save is None and ref.kind is not None):
+        _save(report, ref, cur)
+    return report
+
+
+def _save(report: DriftReport, ref: _Side, cur: _Side) -> None:
+    from mlops_jupyter.tracking.session import active_run, get_store
+
+    doc = report.to_dict()
+    pred = getattr(report, "prediction", None)
+    if pred is not None:
+        doc["prediction"] = pred.to_dict()
+    run = active_run()
+    rec = get_store().save_drift_report(
+        report=json.dumps(doc, allow_nan=False, sort_keys=True).encode(), drifted=report.drifted,
+        share=report.share, subject_kind=ref.kind, subject=ref.subject, reference=ref.ref,
+        current=cur.ref, run_id=run.id if run else None,
+    )
+    report.options["saved_id"] = rec.id
+
+
+def drift_history(subject: str | None = None) -> pd.DataFrame:
+    """Saved drift reports over time for a model or dataset name (``model:churn`` or
+    ``dataset:churn``; a bare name matches either), oldest first."""
+    import pandas as pd
+
+    from mlops_jupyter.tracking.session import get_store
+
+    kind = None
+    name = subject
+    if subject is not None:
+        k, sep, rest = subject.partition(":")
+        if sep and k in ("model", "dataset"):
+            kind, name = k, rest
+        name = name.partition("@")[0]
+    recs = get_store().list_drift_reports(kind, name)
+    return pd.DataFrame(
+        {
+            "report_id": [r.id for r in recs],
+            "created_at": pd.to_datetime([r.created_at for r in recs], unit="s", utc=True),
+            "subject_kind": [r.subject_kind for r in recs],
+            "subject": [r.subject for r in recs],
+            "reference": [r.reference for r in recs],
+            "current": [r.current for r in recs],
+            "drifted": [r.drifted for r in recs],
+            "share": [r.share for r in recs],
+            "run_id": [r.run_id for r in recs],
+        }
+    )
+
+
+def load_report(report_id: str) -> DriftReport:
+    """A saved report, rebuilt (verified by hash) from the store."""
+    from mlops_jupyter.monitoring.report import DriftReport
+    from mlops_jupyter.tracking.session import get_store
+
+    st = get_store()
+    rec = st.get_drift_report(report_id)
+    doc = json.loads(st.read_blob(rec.report_blob))
+    pred = doc.pop("prediction", None)
+    report = DriftReport.from_dict(doc)
+    if pred is not None:
+        report.prediction = DriftReport.from_dict(pred)  # type: ignore[attr-defined]
+    return report
