@@ -9,6 +9,7 @@ an error message that also says what is accepted. ``k=v`` words go through
 
 from __future__ import annotations
 
+import argparse
 import ast
 from collections.abc import Iterable
 from typing import Any, NoReturn
@@ -23,10 +24,11 @@ class VerbParser(MagicArgumentParser):
     """A parser for one verb; ``prog`` is ``%mlops VERB``."""
 
     def __init__(self, verb: str, usage: str | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", argparse.HelpFormatter)
         super().__init__(prog=f"%mlops {verb}", usage=usage, **kwargs)
 
     def error(self, message: str) -> NoReturn:
-        usage = self.format_usage().strip()
+        usage = " ".join(self.format_usage().split())
         usage = usage[len("usage: "):] if usage.startswith("usage: ") else usage
         raise UsageError(f"{self.prog}: {message}. Usage: {usage}  (see %mlops help {self.prog.split()[-1]})")
 

@@ -117,7 +117,9 @@ def _run_cell_directly(shell: Any, body: str, name: str | None, params: dict[str
 def _exec_body(shell: Any, body: str) -> Any:
     __tracebackhide__ = True  # noqa: F841
     src = "\n" + shell.transform_cell(body)  # the %%mlops line keeps line numbers exact
-    filename = shell.compile.cache(src, shell.execution_count, raw_code="\n" + body)
+    from mlops_jupyter.tracking.notebook import current_count
+
+    filename = shell.compile.cache(src, current_count(shell), raw_code="\n" + body)
     tree = ast.parse(src, filename)
     last = None
     if tree.body and isinstance(tree.body[-1], ast.Expr):

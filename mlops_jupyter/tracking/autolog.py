@@ -276,10 +276,8 @@ def _warn(message: str) -> None:
 
 # -- what a fit logs -------------------------------------------------------------------
 
-#: run id -> (class name, params) of the fit logged into the run itself
-_run_model: dict[str, tuple[str, dict[str, str]]] = {}
-_child_counts: dict[str, int] = {}
-_fit_counts: dict[str, int] = {}
+#: run id -> {(class name, params): [run id the model was logged to, fit count]}
+_models: dict[str, dict[tuple[str, tuple[tuple[str, str], ...]], list[Any]]] = {}
 
 
 def _record(est: Any, args: tuple[Any, ...], kwargs: dict[str, Any], elapsed: float) -> None:
@@ -300,23 +298,25 @@ def _record(est: Any, args: tuple[Any, ...], kwargs: dict[str, Any], elapsed: fl
     if run is None:
         return
     params = _params(est)
-    prior = _run_model.get(run.id)
-    if prior is not None:
-        if prior == (cls.__name__, params):
-            fits = _fit_counts[run.id] = _fit_counts.get(run.id, 1) + 1
-            run.store.set_tags(run.id, {"mlops.autolog.fits": str(fits)})
-            run.log_metric("fit_time_s", elapsed)
-            return
-        n = _child_counts.get(run.id, 0)
-        if n >= settings.max_child_runs:
-            return
-        _child_counts[run.id] = n + 1
-        with session.start_run(name=cls.__name__, nested=True, capture_git=False) as child:
-            _log_fit(child, est, X, y, params, shape, columns, elapsed)
-        _last.run_id = child.id
+    models = _models.setdefault(run.id, {})
+    key = (cls.__name__, tuple(sorted(params.items())))
+    seen = models.get(key)
+    if seen is not None:  # the same model fitted again (a loop, cross-validation)
+        seen[1] += 1
+        run.store.set_tags(seen[0], {"mlops.autolog.fits": str(seen[1])})
+        run.store.log_metric_batches({seen[0]: [("fit_time_s", elapsed, seen[1] - 1, time.time())]})
+        _last.run_id = seen[0]
         return
-    _run_model[run.id] = (cls.__name__, params)
-    _log_fit(run, est, X, y, params, shape, columns, elapsed)
+    if not models:  # the run's first model is logged into the run itself
+        models[key] = [run.id, 1]
+        _log_fit(run, est, X, y, params, shape, columns, elapsed)
+        return
+    if len(models) > settings.max_child_runs:
+        return
+    with session.start_run(name=cls.__name__, nested=True, capture_git=False) as child:
+        _log_fit(child, est, X, y, params, shape, columns, elapsed)
+    models[key] = [child.id, 1]
+    _last.run_id = child.id
 
 
 def _log_fit(run: Any, est: Any, X: Any, y: Any, params: dict[str, str],
@@ -474,6 +474,4 @@ def _sample(X: Any) -> Any:
 
 def _forget_run(run_id: str) -> None:
     """Drop per-run bookkeeping once a run ends."""
-    _run_model.pop(run_id, None)
-    _child_counts.pop(run_id, None)
-    _fit_counts.pop(run_id, None)
+    _models.pop(run_id, None)

@@ -297,7 +297,7 @@ def _pre_run_cell(info: Any) -> None:
         _state.cell_id = getattr(info, "cell_id", None)
         shell = _state.shell
         if raw is not None and getattr(info, "store_history", True) and shell is not None:
-            _state.executions.append((shell.execution_count, _state.cell_id, raw))
+            _state.executions.append((current_count(shell), _state.cell_id, raw))
         if _state.cell_run is not None:  # a tracked cell whose post-cell hook never ran
             stale = end_cell(KeyboardInterrupt("the cell ended without reporting back"))
             if stale is not None:
@@ -347,6 +347,12 @@ def _report(e: BaseException) -> None:
 
 # -- provenance ------------------------------------------------------------------------
 
+def current_count(shell: Any) -> int:
+    """The execution count (``In[N]``) of the cell running now: IPython increments the
+    shell's counter before it runs a cell that is stored in history."""
+    return max(int(shell.execution_count) - 1, 0)
+
+
 def cell_body(raw: str | None) -> str | None:
     """The body of a ``%%mlops`` cell (everything after its first line)."""
     if raw is None:
@@ -372,7 +378,7 @@ def _record_provenance(run: ActiveRun, source: str | None) -> None:
         run.log_text(redact(source), "code/cell.py")
     if shell is None:
         return
-    count = shell.execution_count
+    count = current_count(shell)
     history = [(n, src) for n, src in _history(shell) if n <= count]
     if history:
         text = "\n\n".join(f"# In[{n}]:\n{src.rstrip()}" for n, src in history) + "\n"
