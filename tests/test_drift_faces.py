@@ -1,0 +1,52 @@
+"""`mlops drift` (exit codes for CI) and `%mlops drift` call the same mj.drift."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+import mlops_jupyter as mj
+from mlops_jupyter.cli import main
+
+
+def _df(shift: float, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"x": rng.normal(shift, 1, 3000), "c": rng.choice(list("abc"), 3000)})
+
+
+def test_cli_exit_codes_and_json(mlops_home, tmp_path, capsys) -> None:
+    mj.datasets.add(_df(0, 0), name="train")
+    _df(0.5, 1).to_csv(tmp_path / "shifted.csv", index=False)
+    _df(0.0, 2).to_csv(tmp_path / "same.csv", index=False)
+    assert main(["drift", "train@v1", str(tmp_path / "shifted.csv"), "--fail-on-drift"]) == 1
+    assert "DRIFT" in capsys.readouterr().out
+    assert main(["drift", "train@v1", str(tmp_path / "same.csv"), "--fail-on-drift"]) == 0
+    assert main(["drift", "train@v1", str(tmp_path / "shifted.csv")]) == 0  # report only
+    capsys.readouterr()
+    assert main(["drift", "train@v1", str(tmp_path / "shifted.csv"), "--json", "--no-save"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["columns"] and any(c["drifted"] for c in doc["columns"])
+    assert main(["drift", "missing@v1", str(tmp_path / "same.csv")]) == 2
+    assert "neither a dataset" in capsys.readouterr().err
+    assert main(["drift-history", "dataset:train"]) == 0
+    assert len(mj.drift_history("train")) == 3  # --no-save kept out
+
+
+def test_magic_drift_uses_notebook_variables() -> None:
+    from IPython.testing.globalipapp import start_ipython
+
+    ip = start_ipython()
+    ip.user_ns.update(ref_df=_df(0, 3), new_df=_df(0.7, 4))
+    from mlops_jupyter.magics.drift import VERBS
+
+    report = VERBS["drift"].handler(ip, ["ref_df", "new_df", "--columns", "x"], None)
+    assert report.drifted_columns == ["x"] and [c.column for c in report.columns] == ["x"]
+    import pytest
+    from IPython.core.error import UsageError
+
+    with pytest.raises(UsageError, match="not a variable"):
+        VERBS["drift"].handler(ip, ["ref_df", "nosuchvar"], None)
+    with pytest.raises(UsageError, match="Usage"):
+        VERBS["drift"].handler(ip, ["ref_df"], None)
