@@ -139,3 +139,18 @@ def test_widget_panel_builds_and_filters(report):
     assert "gone" in table_out.value and "const_moves" not in table_out.value
     pick.value = "k"
     assert "chi2" in detail.value
+
+
+def test_prediction_section_round_trips_and_renders(report):
+    from dataclasses import replace
+
+    rng = np.random.default_rng(2)
+    pred = compute_drift(pd.DataFrame({"prediction": rng.normal(size=500)}),
+                         pd.DataFrame({"prediction": rng.normal(1.0, size=500)}),
+                         title="Prediction drift")
+    both = replace(report, prediction=pred)
+    d = json.loads(json.dumps(both.to_dict(), allow_nan=False))
+    back = DriftReport.from_dict(d)
+    assert back.prediction is not None and back.prediction.drifted_columns == ["prediction"]
+    html = back._repr_html_()
+    assert "Prediction drift" in html and html.count("<style>") == 1

@@ -157,6 +157,15 @@ _HEAD = ["column", "kind", "verdict", "method", "score", "effect", "missing ref 
 def report_html(report: DriftReport) -> str:
     """The whole report as one self-contained HTML fragment."""
     verdict = "DRIFT" if report.drifted else "NO DRIFT"
+    body = _body(report)
+    if report.prediction is not None:
+        pv = "DRIFT" if report.prediction.drifted else "NO DRIFT"
+        body += (f"<h4>{esc(report.prediction.title)} {badge(pv)}</h4>"
+                 + _body(report.prediction))
+    return card(f"{esc(report.title)} {badge(verdict)}", body)
+
+
+def _body(report: DriftReport) -> str:
     n_drift = sum(c.drifted for c in report.columns)
     summary = (f"{n_drift} of {len(report.columns)} columns drifted "
                f"(share {report.share:.2f}, dataset threshold {report.threshold:g})"
@@ -198,8 +207,7 @@ def report_html(report: DriftReport) -> str:
                     f"</summary>{inner}</details>")
     if hidden > 0:
         body.append(f'<div class="mj-dim">… {hidden} more columns: see report.to_frame()</div>')
-    title = f"{esc(report.title)} {badge(verdict)}"
-    return card(title, "".join(body))
+    return "".join(body)
 
 
 def column_detail_html(c: ColumnDrift) -> str:

@@ -106,6 +106,8 @@ class DriftReport:
     performance: dict[str, dict[str, float | None]] | None = None
     title: str = "Data drift"
     elapsed: float | None = None
+    #: prediction drift of a model on the same two frames (set by mj.drift with a model)
+    prediction: DriftReport | None = None
 
     # ------------------------------------------------------------------ verdict
     @property
@@ -127,9 +129,6 @@ class DriftReport:
     @property
     def drifted(self) -> bool:
         return bool(self.columns) and (self.share >= self.threshold or self.schema_drifted)
-
-    def __bool__(self) -> bool:  # pragma: no cover - a report is always truthy
-        return True
 
     def __getitem__(self, column: str) -> ColumnDrift:
         for c in self.columns:
@@ -210,8 +209,9 @@ class DriftReport:
             "elapsed": self.elapsed,
             "options": self.options,
             "performance": self.performance,
-            "columns": [asdict(c) for c in self.columns],
+            "columns": [_column_dict(c) for c in self.columns],
             "schema": [asdict(s) for s in self.schema],
+            "prediction": self.prediction.to_dict() if self.prediction is not None else None,
             # derived, for readers that do not rebuild the object (CLI --json, REST)
             "drifted": self.drifted,
             "share": self.share,
@@ -245,6 +245,8 @@ class DriftReport:
             performance=d.get("performance"),
             title=d.get("title", "Data drift"),
             elapsed=d.get("elapsed"),
+            prediction=(cls.from_dict(data["prediction"])
+                        if isinstance(data.get("prediction"), Mapping) else None),
         )
 
     # ------------------------------------------------------------------ display
@@ -265,6 +267,10 @@ class DriftReport:
 
     def schema_text(self, issue: str) -> str:
         return _SCHEMA_TEXT.get(issue, issue)
+
+
+def _column_dict(c: ColumnDrift) -> dict[str, Any]:
+    return {f.name: getattr(c, f.name) for f in fields(ColumnDrift)}
 
 
 def _finite(x: float | None) -> float:
