@@ -20,6 +20,7 @@ and normalised by :func:`normalize_schema`.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -97,16 +98,16 @@ _KIND_OF_NAME = {
 
 def kind_of_dtype_name(name: str) -> str:
     """The kind of a dtype written by hand (``"int64"``, ``"Float64"``, ``"str"``...)."""
-    low = name.lower()
+    low = name.lower().strip()
     if low in _KIND_OF_NAME:
         return _KIND_OF_NAME[low]
-    if low.startswith(("int", "uint")):
+    if re.fullmatch(r"u?int(8|16|32|64)?", low):
         return "int"
-    if low.startswith("float"):
+    if re.fullmatch(r"float(16|32|64)?", low):
         return "float"
-    if low.startswith("datetime64"):
+    if re.fullmatch(r"datetime64(\[[^\]]+\])?", low):
         return "datetime"
-    if low.startswith("timedelta"):
+    if re.fullmatch(r"timedelta64(\[[a-z]+\])?", low):
         return "timedelta"
     raise UsageError(
         f"unknown dtype {name!r} in schema: use a pandas dtype such as int64, float64, "
