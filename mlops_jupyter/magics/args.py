@@ -25,6 +25,8 @@ class VerbParser(MagicArgumentParser):
 
     def __init__(self, verb: str, usage: str | None = None, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", argparse.HelpFormatter)
+        if usage is not None:
+            usage = usage.replace("%", "%%")  # argparse %-formats the usage text
         super().__init__(prog=f"%mlops {verb}", usage=usage, **kwargs)
 
     def error(self, message: str) -> NoReturn:

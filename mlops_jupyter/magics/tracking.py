@@ -155,7 +155,9 @@ def _runs(shell: Any, argv: list[str], cell: str | None) -> Any:
     p = VerbParser("runs")
     p.add_argument("--experiment", "-e", help="only this experiment (default: all)")
     p.add_argument("--sort", "-s", help="metric or column to sort by (best first)")
-    p.add_argument("--asc", action="store_true", help="sort ascending")
+    order = p.add_mutually_exclusive_group()
+    order.add_argument("--asc", action="store_true", help="sort ascending")
+    order.add_argument("--desc", action="store_true", help="sort descending")
     p.add_argument("--filter", "-f", help="pandas query, e.g. \"metrics.auc > 0.8\"")
     p.add_argument("--limit", "-n", type=int, default=100, help="at most N runs (default 100)")
     p.add_argument("--differing", action="store_true", help="only params that differ")
@@ -164,7 +166,8 @@ def _runs(shell: Any, argv: list[str], cell: str | None) -> Any:
         raise UsageError("%mlops runs: --limit must be a positive integer")
     from mlops_jupyter.widgets.runs import RunsView
 
-    return RunsView(experiment=a.experiment, sort=a.sort, ascending=a.asc or None,
+    ascending = True if a.asc else False if a.desc else None
+    return RunsView(experiment=a.experiment, sort=a.sort, ascending=ascending,
                     filter=a.filter, limit=a.limit, differing=a.differing)
 
 
@@ -220,7 +223,7 @@ VERBS: dict[str, Verb] = {
     ),
     "runs": Verb(
         "runs", "table of runs: sortable, filterable, best metrics, differing params",
-        "%mlops runs [--experiment X] [--sort METRIC] [--asc] [--filter EXPR] [--limit N] [--differing]",
+        "%mlops runs [--experiment X] [--sort METRIC] [--asc|--desc] [--filter EXPR] [--limit N] [--differing]",
         _runs,
         ["%mlops runs --sort auc --limit 20", "%mlops runs --filter \"params.model == 'rf'\" --differing"],
     ),

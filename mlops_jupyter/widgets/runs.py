@@ -87,9 +87,13 @@ class RunsView(_View):
         self.df = self._query()
 
     def _query(self) -> pd.DataFrame:
-        from mlops_jupyter.tracking.query import runs
+        from mlops_jupyter.display.runs import metric_direction
+        from mlops_jupyter.tracking.query import BASE_COLUMNS, runs
 
-        df = runs(self.experiment, self.filter, sort=self.sort, ascending=self.ascending)
+        ascending = self.ascending
+        if ascending is None and self.sort and self.sort not in BASE_COLUMNS:
+            ascending = metric_direction(self.sort) == "min"  # best first
+        df = runs(self.experiment, self.filter, sort=self.sort, ascending=ascending)
         self.total = len(df)
         return df.head(self.limit) if self.limit else df
 
@@ -123,8 +127,8 @@ class RunsView(_View):
         ]
         sort = w.Dropdown(options=sort_options, value=self.sort if self.sort in {v for _, v in sort_options} else "",
                           description="sort", layout=w.Layout(width="220px"))
-        asc = w.ToggleButton(value=bool(self.ascending), description="ascending",
-                             layout=w.Layout(width="100px"))
+        asc = w.Dropdown(options=[("best first", None), ("ascending", True), ("descending", False)],
+                         value=self.ascending, layout=w.Layout(width="120px"))
         filt = w.Text(value=self.filter or "", placeholder="metrics.auc > 0.8 and params.model == 'rf'",
                       description="filter", continuous_update=False, layout=w.Layout(width="380px"))
         limit = w.BoundedIntText(value=self.limit or 100, min=1, max=100_000, description="limit",
@@ -134,7 +138,7 @@ class RunsView(_View):
 
         def refresh(_change: Any = None) -> None:
             self.sort = sort.value or None
-            self.ascending = asc.value if self.sort else None
+            self.ascending = asc.value
             self.filter = filt.value.strip() or None
             self.limit = limit.value
             self.differing = diff.value

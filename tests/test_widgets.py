@@ -1,0 +1,155 @@
+"""Runs table and comparison: static HTML (escaping, best metrics, differing params),
+widget panels and the mime bundles that carry both."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import mlops_jupyter as mj
+from mlops_jupyter.display.runs import (
+    compare_html,
+    differing_keys,
+    metric_direction,
+    runs_table_html,
+)
+from mlops_jupyter.widgets import runs as wruns
+from mlops_jupyter.widgets.runs import WIDGET_MIME, CompareView, RunsView
+
+XSS = "<img src=x onerror=alert(1)>"
+
+
+def _no_raw_xss(html: str) -> None:
+    assert XSS not in html
+    assert "onerror=alert(1)>" not in html
+    assert not re.search(r"<img\b", html)
+
+
+@pytest.fixture
+def three_runs(mlops_home: Path) -> list[str]:
+    ids = []
+    with mj.start_run(name=XSS, params={"lr": 0.1, "model": XSS, "seed": 1}, tags={"note": XSS}) as r:
+        for i, v in enumerate([0.9, 0.5, 0.7]):
+            r.log_metric("loss", v, step=i)
+            r.log_metric("auc", 1 - v, step=i)
+        ids.append(r.id)
+    with mj.start_run(name="b", params={"lr": 0.2, "model": "rf", "seed": 1}) as r:
+        r.log_metric("loss", 0.3)
+        r.log_metric("auc", 0.6)
+        ids.append(r.id)
+    with mj.start_run(name="c", params={"lr": 0.2, "model": "rf", "seed": 1}) as r:
+        r.log_metric("loss", 0.8)
+        ids.append(r.id)
+    return ids
+
+
+def test_metric_direction() -> None:
+    assert [metric_direction(m) for m in ("loss", "val_loss", "rmse", "error_rate", "fit_time_s", "auc", "accuracy", "f1")] == [
+        "min", "min", "min", "min", "min", "max", "max", "max",
+    ]
+
+
+def test_runs_table_is_escaped_and_shows_best_values(three_runs: list[str]) -> None:
+    df = mj.runs()
+    html = runs_table_html(df)
+    _no_raw_xss(html)
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert "loss ↓" in html and "auc ↑" in html
+    row = next(tr for tr in html.split("<tr>") if three_runs[0][:8] in tr)
+    assert "<td title=\"last: 0.7\">0.5</td>" in row  # best loss = min over steps
+    assert "<td title=\"last: 0.3\">0.5</td>" in row  # best auc = max over steps
+    assert "3 runs" in html
+    # differing params only: seed is the same everywhere
+    diff = runs_table_html(df, differing=True)
+    assert ">seed<" in html and ">seed<" not in diff and ">lr<" in diff
+    assert "no runs match" in runs_table_html(df.head(0))
+
+
+def test_differing_keys() -> None:
+    rows = [{"a": 1, "b": 2, "c": None}, {"a": 1, "b": 3, "c": float("nan")}, {"a": 1, "b": 2}]
+    assert differing_keys(rows, ["a", "b", "c"]) == ["b"]
+
+
+def test_compare_highlights_and_plots(three_runs: list[str]) -> None:
+    view = CompareView(three_runs[:2])
+    html = view.to_html()
+    _no_raw_xss(html)
+    assert html.count("<svg") == 2  # loss and auc, both runs overlaid
+    assert html.count("<polyline") == 2 and html.count("<circle") == 2
+    lr_row = next(tr for tr in html.split("<tr>") if tr.startswith("<th>lr</th>"))
+    assert lr_row.count('class="mj-diff"') == 2
+    seed_row = next(tr for tr in html.split("<tr>") if tr.startswith("<th>seed</th>"))
+    assert "mj-diff" not in seed_row
+    loss_row = next(tr for tr in html.split("<tr>") if tr.startswith("<th>loss ↓</th>"))
+    assert loss_row.split("<td")[2].startswith(' class="mj-diff"')  # run b has the best loss
+    only_loss = CompareView(three_runs[:2], metrics=["loss"], differing=True).to_html()
+    assert only_loss.count("<svg") == 1 and "<th>seed</th>" not in only_loss
+    with pytest.raises(mj.errors.UsageError, match="no metric 'nope'"):
+        CompareView(three_runs[:2], metrics=["nope"])
+    with pytest.raises(mj.errors.NotFoundError):
+        CompareView([three_runs[0], "ffffff0"])
+
+
+def test_compare_downsamples_long_curves(mlops_home: Path) -> None:
+    with mj.start_run(name="long") as r:
+        for i in range(5000):
+            r.log_metric("loss", 1 / (i + 1))
+    run = mj.get_run(r.id)
+    pts = [(float(i), 1 / (i + 1)) for i in range(5000)]
+    html = compare_html([run], {run.id: {"loss": pts}})
+    coords = re.search(r'points="([^"]+)"', html).group(1).split()
+    assert len(coords) <= 401
+
+
+def test_bundle_static_outside_a_kernel(three_runs: list[str]) -> None:
+    view = RunsView(sort="loss", limit=2)
+    bundle = view._repr_mimebundle_()
+    assert set(bundle) == {"text/plain", "text/html"}
+    assert "first 2 of 3" in bundle["text/html"] and "sorted by loss" in bundle["text/html"]
+    assert list(view.df["name"]) == ["b", XSS]  # best (lowest) loss first... of the last values
+    assert bundle["text/plain"].startswith("<RunsView 2 runs")
+
+
+class _FakeKernelShell:
+    kernel = object()
+
+
+def test_bundle_with_widget_in_a_live_kernel(three_runs: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("ipywidgets")
+    monkeypatch.setattr(wruns, "live_kernel", lambda: True)
+    view = RunsView()
+    bundle = view._repr_mimebundle_()
+    assert {"text/plain", "text/html", WIDGET_MIME} <= set(bundle)
+    box = view.widget()
+    controls, filt, out = box.children
+    _no_raw_xss(out.value)
+    diff_box = next(c for c in controls.children if getattr(c, "description", "") == "differing params only")
+    diff_box.value = True
+    assert ">seed<" not in out.value
+    filt.value = "params.model == 'rf'"
+    assert len(view.df) == 2 and XSS.replace("<", "&lt;") not in out.value
+    filt.value = "params.nope > 1"  # a bad filter is shown in the panel, not raised
+    assert "unknown column" in out.value
+    cv = CompareView(three_runs[:2])
+    pick, _diff = cv.widget().children[0].children
+    pick.value = ("loss",)
+    assert cv.widget().children[1].value.count("<svg") == 1
+
+
+def test_views_through_the_magics(three_runs: list[str]) -> None:
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from mlops_jupyter.magics import dispatch
+
+    ip: Any = InteractiveShell.instance()
+    view = dispatch(ip, "runs --sort auc --limit 5 --differing")
+    assert isinstance(view, RunsView) and view.differing and view.sort == "auc"
+    assert list(view.df["name"])[:2] == ["b", XSS]
+    cmp_ = dispatch(ip, f"compare {three_runs[0][:6]} {three_runs[1]} --metrics loss")
+    assert isinstance(cmp_, CompareView) and cmp_.metrics == ["loss"]
+    shown = dispatch(ip, f"show {three_runs[2][:8]}")
+    assert shown.name == "c"
+    _no_raw_xss(mj.get_run(three_runs[0])._repr_html_())
