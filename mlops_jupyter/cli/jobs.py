@@ -95,8 +95,9 @@ def _print_job(job: Any) -> None:
         value = f"{g.get('metric')}={fmt(g.get('value'))}" if g.get("value") is not None else g.get("reason", "")
         print(f"gate      {g.get('expr')} {state}: {value}")
     if r.error and r.error.get("type") != "GateFailed":
-        cell = f" in cell {r.error['cell']}" if isinstance(r.error.get("cell"), int) else ""
-        print(f"error     {r.error.get('type')}{cell}: {r.error.get('message')}")
+        from mlops_jupyter.jobs.job import _where
+
+        print(f"error     {r.error.get('type')}{_where(r.error)}: {r.error.get('message')}")
     if r.output_path:
         print(f"notebook  {r.output_path}")
 

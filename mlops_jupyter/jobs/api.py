@@ -184,8 +184,8 @@ def execute(
 ) -> Job:
     """Record and run a prepared job; returns the finished :class:`Job` (never raises for
     a failed cell, timeout or gate: look at ``job.status`` / ``job.ok``)."""
-    from mlops_jupyter.tracking.session import get_store
     from mlops_jupyter.tracking.context import capture
+    from mlops_jupyter.tracking.session import get_store
 
     st = get_store()
     digest, _ = st.put_blob_bytes(prep.template_bytes)

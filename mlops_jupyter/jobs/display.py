@@ -95,8 +95,9 @@ def job_card(job: Job) -> str:
                  g.get("reason", "")] for g in r.gates]
         parts.append("<b>Gates</b>" + table(["gate", "value", "result", "why"], rows))
     if r.error:
-        cell = f" (cell {r.error['cell']})" if isinstance(r.error.get("cell"), int) else ""
-        msg = f"{r.error.get('type', '')}{cell}: {r.error.get('message', '')}"
+        from mlops_jupyter.jobs.job import _where
+
+        msg = f"{r.error.get('type', '')}{_where(r.error)}: {r.error.get('message', '')}"
         parts.append(f'<b>Error</b><pre style="white-space:pre-wrap">{esc(msg)}</pre>')
     try:
         runs = job.runs

@@ -10,6 +10,15 @@ from mlops_jupyter.errors import GateFailedError, JobError
 from mlops_jupyter.store.sql.jobs import JOB_FINISHED, JobRecord
 
 
+def _where(err: dict[str, Any]) -> str:
+    """" in cell [N]" with N as the notebook shows it (In [N]), else the cell index."""
+    if isinstance(err.get("execution_count"), int):
+        return f" in cell [{err['execution_count']}]"
+    if isinstance(err.get("cell"), int):
+        return f" in cell #{err['cell']}"
+    return ""
+
+
 class Job:
     """One recorded job. Attributes of the stored record (``id``, ``status``, ``template``,
     ``parameters``, ``gates``, ``error``, ``output_path`` …) are available directly."""
@@ -88,7 +97,7 @@ class Job:
 
     def describe_failure(self) -> str:
         err = self.record.error or {}
-        where = f" in cell {err['cell']}" if isinstance(err.get("cell"), int) else ""
+        where = _where(err)
         text = f"job {self.short_id} ({self.record.name}) {self.record.status}"
         if err:
             text += f": {err.get('type', 'Error')}{where}: {err.get('message', '')}"

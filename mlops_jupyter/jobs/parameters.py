@@ -367,10 +367,10 @@ def validate(
         if p is None:
             accepted = sorted(declared.params)
             close = difflib.get_close_matches(name, accepted, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise UsageError(
-                f"unknown parameter {name!r} for template {template}{hint} "
-                f"Accepted: {', '.join(accepted) or '(none)'}"
+                f"unknown parameter {name!r} for template {template}{hint}; "
+                f"accepted: {', '.join(accepted) or '(none)'}"
             )
         out[name] = convert(p, value, from_text=from_text)
     return out

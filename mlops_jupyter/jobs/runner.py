@@ -175,16 +175,19 @@ class _SignalGuard:
 
 def _error_from_notebook(nb: Any) -> dict[str, Any] | None:
     """The first error output papermill recorded (cell index, type, message, traceback)."""
-    for i, cell in enumerate(nb.get("cells", [])):
+    for cell in nb.get("cells", []):
         for out in cell.get("outputs", []) or []:
             if out.get("output_type") == "error":
                 from mlops_jupyter.redact import redact
 
                 tb = "\n".join(out.get("traceback") or [])
-                return {
+                info = {
                     "type": out.get("ename") or "Error", "message": redact(str(out.get("evalue") or ""))[:2000],
-                    "cell": i, "traceback": redact(_strip_ansi(tb))[-8000:],
+                    "traceback": redact(_strip_ansi(tb))[-8000:],
                 }
+                if isinstance(cell.get("execution_count"), int):
+                    info["execution_count"] = cell["execution_count"]
+                return info
     return None
 
 
