@@ -337,3 +337,40 @@ def test_memory_does_not_grow_with_the_number_of_columns():
     column = n * 8
     assert large < 1.5 * small, (small, large)
     assert large < 40 * column  # two workers, each a few copies of one column
+
+
+# --------------------------------------------------------------------------- plug-ins
+def test_registered_method_with_own_function(monkeypatch):
+    from mlops_jupyter.monitoring import methods as M
+
+    monkeypatch.setattr(M, "_REGISTRY", dict(M._REGISTRY))
+    M.register_method(M.DriftMethod(
+        "mean_gap", frozenset({M.NUMERIC}), "mean_gap", 0.5, False, "absolute mean difference",
+        func=lambda a, b: abs(float(a.mean()) - float(b.mean()))))
+    with pytest.raises(UsageError, match="already registered"):
+        M.register_method(M.DriftMethod("mean_gap", frozenset({M.NUMERIC}), "psi", 1.0, False))
+    ref = pd.DataFrame({"x": _normal(1000, seed=1), "k": ["a", "b"] * 500})
+    cur = pd.DataFrame({"x": _normal(1000, 1.0, seed=2), "k": ["a", "b"] * 500})
+    rep = compute_drift(ref, cur, method="mean_gap")
+    assert rep["x"].method == "mean_gap" and rep["x"].drifted
+    assert rep["x"].score == pytest.approx(abs(ref["x"].mean() - cur["x"].mean()))
+    assert rep["k"].method == "auto"
+
+
+def test_broken_plugin_is_skipped_not_fatal(monkeypatch, caplog):
+    import importlib.metadata
+
+    from mlops_jupyter.monitoring import methods as M
+
+    class BadEP:
+        name = "broken"
+
+        def load(self):
+            raise ImportError("no such module")
+
+    monkeypatch.setattr(M, "_plugins_loaded", False)
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group=None: [BadEP()])
+    with caplog.at_level("WARNING"):
+        names = M.method_names()
+    assert "ks" in names and "broken" not in names
+    assert "broken" in caplog.text
