@@ -313,8 +313,12 @@ def _record(est: Any, args: tuple[Any, ...], kwargs: dict[str, Any], elapsed: fl
         return
     if len(models) > settings.max_child_runs:
         return
-    with session.start_run(name=cls.__name__, nested=True, capture_git=False) as child:
-        _log_fit(child, est, X, y, params, shape, columns, elapsed)
+    last_user_run = session._last_run_id  # a child run is not "the last run" of the user
+    try:
+        with session.start_run(name=cls.__name__, nested=True, capture_git=False) as child:
+            _log_fit(child, est, X, y, params, shape, columns, elapsed)
+    finally:
+        session._last_run_id = last_user_run
     models[key] = [child.id, 1]
     _last.run_id = child.id
 
@@ -382,6 +386,16 @@ def _log_search(run: Any, est: Any, results: dict[str, Any]) -> None:
         return
     ranks = list(results.get("rank_test_score", []))
     order = sorted(range(len(ranks)), key=lambda i: ranks[i])[:n]
+    last_user_run = session._last_run_id
+    try:
+        _log_candidates(results, ranks, order)
+    finally:
+        session._last_run_id = last_user_run
+
+
+def _log_candidates(results: dict[str, Any], ranks: list[Any], order: list[int]) -> None:
+    from mlops_jupyter.tracking import session
+
     for i in order:
         cand = {k: _param_text(v) for k, v in results["params"][i].items()}
         with session.start_run(
