@@ -22,9 +22,11 @@ DataFrame digest
       hashed and stored like columns.
 
 File digest
-    BLAKE3 of the bytes. Large files are memory-mapped and fed in 16 MiB slices, which
-    keeps BLAKE3's multi-threading (it needs large inputs to fan out) while letting a
-    progress bar advance; small files are read in one go.
+    BLAKE3 of the bytes. Files are memory-mapped and hashed by BLAKE3's own threaded
+    ``update_mmap`` (measured fastest: it fans out over the whole file). When a progress
+    bar is shown (from 256 MiB, or on request) the map is fed in slices of at least
+    16 MiB (1/64 of the file), large enough to keep the threads busy while the bar
+    advances; small files are read in one go.
 """
 
 from __future__ import annotations
@@ -175,22 +177,24 @@ def hash_path(
             h.update(f.read())
         return h.hexdigest()
     show = progress if progress is not None else size >= PROGRESS_MIN
-    bar = _progress_bar(size, label or os.path.basename(path)) if show else None
+    if not show:  # BLAKE3 maps and fans out over the whole file itself: fastest
+        h.update_mmap(os.fspath(path))
+        return h.hexdigest()
+    bar = _progress_bar(size, label or os.path.basename(path))
+    step = max(SLICE, size // 64)  # large slices keep every core busy
     try:
         with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
             view = memoryview(m)
             try:
-                for i in range(0, len(view), SLICE):
-                    part = view[i : i + SLICE]
+                for i in range(0, len(view), step):
+                    part = view[i : i + step]
                     h.update(part)
                     part.release()
-                    if bar is not None:
-                        bar.update(min(SLICE, size - i))
+                    bar.update(min(step, size - i))
             finally:
                 view.release()
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     return h.hexdigest()
 
 
