@@ -27,6 +27,10 @@ VERB_MODULES: dict[str, str] = {
     "serve": "mlops_jupyter.magics.model",
     "drift": "mlops_jupyter.magics.drift",
     "run": "mlops_jupyter.magics.jobs",
+    "templates": "mlops_jupyter.magics.jobs",
+    "jobs": "mlops_jupyter.magics.jobs",
+    "reproduce": "mlops_jupyter.magics.jobs",
+    "sweep": "mlops_jupyter.magics.jobs",
 }
 
 
