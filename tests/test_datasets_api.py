@@ -308,3 +308,42 @@ def test_unreadable_file(mlops_home: Path, tmp_path: Path) -> None:
     f.chmod(0)
     with pytest.raises(UsageError, match="permission denied"):
         mj.datasets.add(f, name="x")
+
+
+def test_public_surface_and_panel(mlops_home: Path) -> None:
+    import ipywidgets
+
+    for name in mj.datasets.__all__:
+        assert getattr(mj.datasets, name) is not None, name
+    assert mj.datasets.list is mj.datasets.list_datasets
+    v = mj.datasets.add(frame(), name="panel")
+    panel = mj.datasets.show("panel").panel()
+    assert isinstance(panel, ipywidgets.VBox)
+    tab = panel.children[1]
+    assert [tab.get_title(i) for i in range(len(tab.children))] == ["Overview", "Schema", "Columns"]
+    assert v.ref in repr(v) and str(v) == "panel@v1"
+
+
+def test_progress_bar_on_request(mlops_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    f = tmp_path / "big.bin"
+    f.write_bytes(os.urandom(20 << 20))  # above the slice size: the mapped path
+    expected = hashing.hash_path(f, progress=False)
+    assert hashing.hash_path(f, progress=True) == expected
+    assert "hashing big.bin" in capsys.readouterr().err
+    from mlops_jupyter.store.artifacts import hash_file
+
+    assert expected == hash_file(f)  # the same digest the blob store uses
+    v = mj.datasets.add(f, name="big", progress=True)
+    assert v.digest == expected
+
+
+def test_unreadable_path_message(mlops_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlops_jupyter.datasets import ingest
+
+    f = tmp_path / "locked.csv"
+    f.write_text("a\n1\n")
+    monkeypatch.setattr(ingest.os, "access", lambda *a, **k: False)  # as a non-root user sees it
+    with pytest.raises(UsageError, match="cannot read .*permission denied"):
+        mj.datasets.add(f, name="x")
+    with pytest.raises(UsageError, match="cannot read folder"):
+        mj.datasets.add(tmp_path, name="x")
