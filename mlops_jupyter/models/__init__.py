@@ -7,7 +7,8 @@ docs/registry.md.
 """
 
 from mlops_jupyter.models.entities import AliasEvent, ModelCard, ModelVersion
-from mlops_jupyter.models.flavors import Flavor, LoadPolicy, flavors, register_flavor
+from mlops_jupyter.models.flavors import Flavor, LoadPolicy, register_flavor
+from mlops_jupyter.models.flavors import flavors as list_flavors
 from mlops_jupyter.models.governance import RuleFailed
 from mlops_jupyter.models.registry import (
     aliases,
@@ -41,7 +42,7 @@ __all__ = [
     "aliases",
     "demote",
     "events",
-    "flavors",
+    "list_flavors",
     "get",
     "history",
     "infer_signature",

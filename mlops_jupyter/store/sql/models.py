@@ -254,7 +254,7 @@ class SqlModels(SqlCore):
             q = select(_AU).where(_AU.c.model_id == model.id)
             if alias is not None:
                 q = q.where(_AU.c.alias == alias)
-            rows = conn.execute(q.order_by(_AU.c.at, _AU.c.id)).all()
+            rows = conn.execute(q.order_by(_AU.c.id)).all()  # ids follow commit order
         return [_audit(r, name) for r in rows]
 
     def model_dataset_lineage(self, dataset_version_ids: Iterable[str]) -> list[DatasetLineage]:
@@ -300,9 +300,9 @@ class SqlModels(SqlCore):
         ds_ids = sorted(set(dataset_version_ids))
 
         def tx(conn: Connection) -> str:
-            now = time.time()
+            model = self._lock_or_create_model(conn, name, model_description, time.time())
+            now = time.time()  # after the lock: audit times follow commit order
             self._register_blob(conn, blob, size)
-            model = self._lock_or_create_model(conn, name, model_description, now)
             current = conn.execute(
                 select(func.max(_MV.c.version)).where(_MV.c.model_id == model.id)
             ).scalar()
@@ -334,8 +334,8 @@ class SqlModels(SqlCore):
         if row is not None:
             return row
         clash = conn.execute(
-            select(_RM.c.name).where(func.lower(_RM.c.name) == name.lower())
-        ).first()
+            select(_RM.c.name).where(func.lower(_RM.c.name) == name.lower(), _RM.c.name != name)
+        ).first()  # (the exact name may have been committed by a racing registration)
         if clash is not None:
             raise InvalidNameError(
                 f"model name {name!r} differs only in letter case from the existing model "
@@ -360,8 +360,8 @@ class SqlModels(SqlCore):
         """
 
         def tx(conn: Connection) -> AuditRecord:
-            now = time.time()
             model = self._model_row(conn, name, lock=True)
+            now = time.time()  # after the lock: audit times follow commit order
             cur_row = conn.execute(
                 select(_MV).join(_AL, _AL.c.version_id == _MV.c.id)
                 .where(_AL.c.model_id == model.id, _AL.c.alias == alias)
@@ -399,8 +399,8 @@ class SqlModels(SqlCore):
         self, name: str, version: int, *, trusted: bool, user: str | None, reason: str | None
     ) -> AuditRecord:
         def tx(conn: Connection) -> AuditRecord:
-            now = time.time()
             model = self._model_row(conn, name, lock=True)
+            now = time.time()  # after the lock: audit times follow commit order
             row = self._version_row(conn, model, version, None)
             conn.execute(_MV.update().where(_MV.c.id == row.id).values(trusted=trusted))
             return self._audit(conn, now, user, "trust" if trusted else "untrust", model.id,
@@ -415,8 +415,8 @@ class SqlModels(SqlCore):
         reason: str | None,
     ) -> AuditRecord:
         def tx(conn: Connection) -> AuditRecord:
-            now = time.time()
             model = self._model_row(conn, name, lock=True)
+            now = time.time()  # after the lock: audit times follow commit order
             all_rules = loads(model.rules) or {}
             before = all_rules.get(alias)
             if rules:
