@@ -10,6 +10,7 @@ categorical columns keep their top ``TOP_K`` values with counts.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -114,12 +115,7 @@ def _numeric(arr: np.ndarray, kind: str) -> dict[str, Any]:
         "zeros": int(np.count_nonzero(finite == 0)),
         "quantiles": {f"p{int(q * 100):02d}": float(v) for q, v in zip(QUANTILES, qs, strict=True)},
     })
-    if kind == "int" and hi - lo < HIST_BINS:  # small integer range: one bin per value
-        edges = np.arange(lo - 0.5, hi + 1.0, 1.0)
-    else:
-        edges = np.linspace(lo, hi, HIST_BINS + 1) if hi > lo else np.array([lo - 0.5, lo + 0.5])
-    counts, edges = np.histogram(finite, bins=edges)
-    out["histogram"] = {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts]}
+    out["histogram"] = _histogram(finite, lo, hi, small_ints=kind == "int" and hi - lo < HIST_BINS)
     if kind == "int" and hi - lo < 1 << 22:  # distinct count by bincount: one cheap pass
         out["n_unique"] = int(np.count_nonzero(np.bincount((finite - lo).astype(np.int64))))
     elif len(finite) <= EXACT_MAX:
@@ -129,14 +125,33 @@ def _numeric(arr: np.ndarray, kind: str) -> dict[str, Any]:
     return out
 
 
+def _histogram(arr: np.ndarray, lo: float, hi: float, small_ints: bool = False) -> dict[str, list[Any]]:
+    """Equal-width bins between lo and hi (one bin per value for a small integer range).
+
+    Passing ``bins=N, range=...`` keeps numpy on its linear-time path; explicit edges
+    would make it sort every column."""
+    if small_ints:
+        counts = np.bincount((arr - lo).astype(np.int64), minlength=int(hi - lo) + 1)
+        edges = np.arange(lo - 0.5, hi + 1.0, 1.0)
+    elif hi > lo:
+        counts, edges = np.histogram(arr, bins=HIST_BINS, range=(lo, hi))
+    else:
+        counts, edges = np.array([len(arr)]), np.array([lo - 0.5, lo + 0.5])
+    return {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts]}
+
+
+@lru_cache(maxsize=4)
+def _sample_index(n: int) -> np.ndarray:
+    return np.sort(np.random.default_rng(0).integers(0, n, EXACT_MAX))
+
+
 def _sample(arr: np.ndarray) -> np.ndarray:
     """Quantiles are exact up to EXACT_MAX values, then estimated from a fixed-seed
     sample of that size (sorting 1,000,000 values per column would dominate the add;
     the histogram, min, max, mean and std always use every value)."""
     if len(arr) <= EXACT_MAX:
         return arr
-    idx = np.random.default_rng(0).integers(0, len(arr), EXACT_MAX)
-    return arr[idx]
+    return arr[_sample_index(len(arr))]
 
 
 def _datetime(values: Any) -> dict[str, Any]:
@@ -147,11 +162,9 @@ def _datetime(values: Any) -> dict[str, Any]:
     )
     secs = ns.astype("int64").astype("float64") / 1e9
     lo, hi = float(secs.min()), float(secs.max())
-    edges = np.linspace(lo, hi, HIST_BINS + 1) if hi > lo else np.array([lo - 0.5, lo + 0.5])
-    counts, edges = np.histogram(secs, bins=edges)
     return {
         "min": json_value(values.min()), "max": json_value(values.max()), "unit": "s",
-        "histogram": {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts]},
+        "histogram": _histogram(secs, lo, hi),
     }
 
 
