@@ -158,13 +158,17 @@ def begin_cell(
     """
     if _state.cell_run is not None and not _state.cell_run.ended:
         raise UsageError("this cell is already tracked: one %%mlops track per cell")
-    run = session.start_run(name, params, tags, nested=session.active_run() is not None)
-    _state.cell_run = run
-    _hold_autolog(run)
     try:
-        _record_provenance(run, source)
+        files, prov_tags = _provenance(source)
     except Exception as e:  # noqa: BLE001 - provenance is best effort, the run goes on
         print(f"mlops: could not record cell provenance: {type(e).__name__}: {e}", file=sys.stderr)
+        files, prov_tags = [], {}
+    run = session.start_run(
+        name, params, tags, nested=session.active_run() is not None,
+        system_tags=prov_tags, files=files,
+    )
+    _state.cell_run = run
+    _hold_autolog(run)
     return run
 
 
@@ -369,20 +373,34 @@ def _history(shell: Any) -> list[tuple[int, str]]:
     return [(i, src) for i, src in enumerate(raw) if i > 0]
 
 
-def _record_provenance(run: ActiveRun, source: str | None) -> None:
+_redacted: dict[tuple[int, str], str] = {}
+
+
+def _redact_input(n: int, src: str) -> str:
+    """Redacted history entries are cached: the history grows with every cell."""
+    key = (n, src)
+    hit = _redacted.get(key)
+    if hit is None:
+        hit = _redacted[key] = redact(src.rstrip())
+    return hit
+
+
+def _provenance(source: str | None) -> tuple[list[tuple[str, bytes]], dict[str, str]]:
+    """Artifacts ``code/cell.py``, ``code/history.py`` and the ``mlops.cell.*`` tags."""
     shell = _state.shell
     if source is None:
         source = cell_body(_state.raw_cell)
+    files: list[tuple[str, bytes]] = []
     tags: dict[str, str] = {}
     if source is not None:
-        run.log_text(redact(source), "code/cell.py")
+        files.append(("code/cell.py", redact(source).encode()))
     if shell is None:
-        return
+        return files, tags
     count = current_count(shell)
     history = [(n, src) for n, src in _history(shell) if n <= count]
     if history:
-        text = "\n\n".join(f"# In[{n}]:\n{src.rstrip()}" for n, src in history) + "\n"
-        run.log_text(redact(text), "code/history.py")
+        text = "\n\n".join(f"# In[{n}]:\n{_redact_input(n, src)}" for n, src in history) + "\n"
+        files.append(("code/history.py", text.encode()))
     tags["mlops.cell.execution_count"] = str(count)
     if _state.cell_id:
         tags["mlops.cell.id"] = str(_state.cell_id)[:200]
@@ -398,7 +416,7 @@ def _record_provenance(run: ActiveRun, source: str | None) -> None:
     })
     if rep.notes:
         tags["mlops.cell.order_notes"] = redact("; ".join(rep.notes))[:2000]
-    run.store.set_tags(run.id, tags)
+    return files, tags
 
 
 @dataclass

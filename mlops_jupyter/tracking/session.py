@@ -10,7 +10,7 @@ from __future__ import annotations
 import atexit
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mlops_jupyter import names, store
@@ -79,11 +79,15 @@ def start_run(
     experiment: str | None = None,
     nested: bool = False,
     capture_git: bool = True,
+    system_tags: Mapping[str, str] | None = None,
+    files: Sequence[tuple[str, bytes]] | None = None,
 ) -> ActiveRun:
     """Start a run; use it as a context manager so it ends FINISHED or FAILED.
 
     ``nested=True`` starts a child of the active run (sweeps, search candidates).
     Inside a papermill job the job id and parent run come from the environment.
+    ``system_tags`` (``mlops.*``) and text ``files`` (artifact name, bytes) are written
+    in the run's creating transaction (the notebook face stores cell provenance so).
     """
     global _last_run_id
     parent = active_run()
@@ -101,11 +105,12 @@ def start_run(
     user_tags = _texts("tag", tags or {}, user=True)
     run = st.create_run(
         experiment_id=exp.id, name=name,
-        params=_texts("parameter", params or {}), tags={**c.tags, **user_tags},
+        params=_texts("parameter", params or {}),
+        tags={**c.tags, **(system_tags or {}), **user_tags},
         user=c.user, host=c.host, pid=c.pid, pid_start=c.pid_start,
         parent_id=parent.id if parent else os.environ.get(ctx.ENV_PARENT_RUN) or None,
         job_id=c.job_id, source=c.source, git_commit=c.git.commit, git_dirty=c.git.dirty,
-        files=[(n, data, "text") for n, data in c.files],
+        files=[(n, data, "text") for n, data in [*c.files, *(files or ())]],
     )
     active = ActiveRun(st, run, on_end=_pop)
     _stack.append(active)
