@@ -65,6 +65,7 @@ def _check_port(port: Any) -> int:
 def build(
     refs: Sequence[str] | None, *, host: str = "127.0.0.1", port: int = 8080,
     token: str | None = None, max_body: int = DEFAULT_MAX_BODY, log_level: str = "warning",
+    max_rows: int | None = None,
 ) -> Any:
     """A configured ``uvicorn.Server`` (not started) after every safety check."""
     import uvicorn
@@ -77,7 +78,7 @@ def build(
             raise UsageError("give at least one model reference to serve, e.g. churn@production")
         for r in refs:
             registry.get(r)  # fails now, naming what exists, rather than at request time
-    app = create_app(refs, token=tok, max_body=max_body)
+    app = create_app(refs, token=tok, max_body=max_body, max_rows=max_rows)
     config = uvicorn.Config(
         app, host=host, port=port, log_level=log_level, access_log=False,
         server_header=False, date_header=False, lifespan="off",
@@ -89,9 +90,11 @@ def build(
 def serve(
     refs: Sequence[str] | None, *, host: str = "127.0.0.1", port: int = 8080,
     token: str | None = None, max_body: int = DEFAULT_MAX_BODY, log_level: str = "warning",
+    max_rows: int | None = None,
 ) -> None:
     """Serve in the foreground until interrupted (``mlops serve churn@production``)."""
-    server = build(refs, host=host, port=port, token=token, max_body=max_body, log_level=log_level)
+    server = build(refs, host=host, port=port, token=token, max_body=max_body,
+                   log_level=log_level, max_rows=max_rows)
     server.run()
 
 
