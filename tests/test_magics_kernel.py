@@ -409,5 +409,6 @@ def test_autolog_and_provenance_flags(mlops_home: Path, kernel_name: str) -> Non
     assert "ran after" in r2.tags["mlops.cell.order_notes"]
     assert r3.tags["mlops.cell.missing_code"] == "true"
     assert "no longer in the notebook" in r3.tags["mlops.cell.order_notes"]
+    assert "used code no longer in the notebook" in html(c[7])  # the card says so too
     hist = st.read_artifact(r3.id, "code/history.py").decode()
     assert hist.count("z = 3") == 3 and "w = 4" in hist

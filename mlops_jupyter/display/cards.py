@@ -41,6 +41,7 @@ def run_card(run: Run) -> str:
         "job": run.job_id,
         "parent run": (run.parent_id or "")[:8] or None,
         "model": model,
+        "cell": _cell_provenance(run.tags),
     }
     parts.append(
         "<details><summary>Provenance</summary>"
@@ -50,6 +51,19 @@ def run_card(run: Run) -> str:
     if run.user_tags:
         parts.append("<b>Tags</b>" + kv_table(sorted(run.user_tags.items())))
     return card(title, "".join(parts))
+
+
+def _cell_provenance(tags: dict[str, str]) -> str | None:
+    """``In[7] · out of order · missing code`` for runs of tracked notebook cells."""
+    count = tags.get("mlops.cell.execution_count")
+    if count is None:
+        return None
+    flags = [f"In[{count}]"]
+    if tags.get("mlops.cell.out_of_order") == "true":
+        flags.append("cells ran out of order")
+    if tags.get("mlops.cell.missing_code") == "true":
+        flags.append("used code no longer in the notebook")
+    return " · ".join(flags)
 
 
 def finite(v: float | None) -> bool:

@@ -326,8 +326,7 @@ def _record(est: Any, args: tuple[Any, ...], kwargs: dict[str, Any], elapsed: fl
 def _log_fit(run: Any, est: Any, X: Any, y: Any, params: dict[str, str],
              shape: tuple[int, ...] | None, columns: list[str] | None, elapsed: float) -> None:
     cls = type(est)
-    existing = run.store.get_run(run.id).params
-    run.log_params({k: v for k, v in params.items() if k not in existing})
+    _log_params_kept(run, params)
     tags = {
         "mlops.autolog.estimator": cls.__name__,
         "mlops.autolog.class": f"{cls.__module__}.{cls.__qualname__}",
@@ -342,7 +341,9 @@ def _log_fit(run: Any, est: Any, X: Any, y: Any, params: dict[str, str],
         text = json.dumps(schema, sort_keys=True)
         if len(text) <= 4000:
             tags["mlops.autolog.input_schema"] = text
-        run.log_text(text, "autolog/input_schema.json")
+        else:  # wide data: the full schema as an artifact (a blob write only then)
+            tags["mlops.autolog.input_schema"] = "artifact:autolog/input_schema.json"
+            run.log_text(text, "autolog/input_schema.json")
     run.store.set_tags(run.id, tags)  # system tags: not through the user-tag check
     run.log_metric("fit_time_s", elapsed)
     search = _search_results(est)
@@ -350,6 +351,18 @@ def _log_fit(run: Any, est: Any, X: Any, y: Any, params: dict[str, str],
         _log_search(run, est, search)
     elif _score_is_cheap(est, y, shape):
         run.log_metric("training_score", float(est.score(X, y)))
+
+
+def _log_params_kept(run: Any, params: dict[str, Any]) -> None:
+    """Log params, keeping any value the user already gave a key (one write usually;
+    the run is read only when a key clashes)."""
+    from mlops_jupyter.errors import ConflictError
+
+    try:
+        run.log_params(params)
+    except ConflictError:
+        existing = run.store.get_run(run.id).params
+        run.log_params({k: v for k, v in params.items() if k not in existing})
 
 
 def _score_is_cheap(est: Any, y: Any, shape: tuple[int, ...] | None) -> bool:
@@ -368,9 +381,7 @@ def _search_results(est: Any) -> dict[str, Any] | None:
 def _log_search(run: Any, est: Any, results: dict[str, Any]) -> None:
     from mlops_jupyter.tracking import session
 
-    best = {f"best.{k}": _param_text(v) for k, v in est.best_params_.items()}
-    existing = run.store.get_run(run.id).params
-    run.log_params({k: v for k, v in best.items() if k not in existing})
+    _log_params_kept(run, {f"best.{k}": _param_text(v) for k, v in est.best_params_.items()})
     if getattr(est, "best_score_", None) is not None:
         run.log_metric("best_cv_score", float(est.best_score_))
     run.store.set_tags(run.id, {"mlops.autolog.candidates": str(len(results.get("params", [])))})
