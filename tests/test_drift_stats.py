@@ -185,3 +185,15 @@ def test_report_statistics_equal_scipy_end_to_end():
     pr = table.to_numpy()[0] / len(ref)
     pc = table.to_numpy()[1] / len(cur)
     assert sk["js_distance"] == pytest.approx(distance.jensenshannon(pr, pc, base=2), abs=TOL)
+
+
+@pytest.mark.parametrize("chunk", [1 << 20, 64, 5])
+def test_zero_inflated_columns_take_the_run_shortcut_and_stay_exact(chunk, monkeypatch):
+    monkeypatch.setattr(S, "_CHUNK", chunk)
+    rng = np.random.default_rng(9)
+    a = np.where(rng.random(30_000) < 0.6, 0.0, rng.exponential(size=30_000))
+    b = np.where(rng.random(20_000) < 0.5, 0.0, rng.exponential(size=20_000))
+    b[:3000] = 7.0  # a second long run, only in b
+    d, w = S.ks_wasserstein_sorted(_sorted(a), _sorted(b))
+    assert d == pytest.approx(stats.ks_2samp(a, b).statistic, abs=TOL)
+    assert w == pytest.approx(stats.wasserstein_distance(a, b), abs=TOL)

@@ -104,7 +104,17 @@ def _merge_chunks(a: np.ndarray, b: np.ndarray):
     """
     n1, n2 = a.size, b.size
     step = max(_CHUNK // 2, 1)
-    splits = np.union1d(a[step::step], b[step::step]) if (n1 + n2) > _CHUNK else np.empty(0)
+    if (n1 + n2) > _CHUNK:
+        splits = np.union1d(a[step::step], b[step::step])
+        # also split right after each split value, so a long run of one value (a feature
+        # that is half zeros) sits alone in its chunk and takes the shortcut below
+        after = []
+        for s in (a, b):
+            pos = np.searchsorted(s, splits, side="right")
+            after.append(s[pos[pos < s.size]])
+        splits = np.union1d(splits, np.concatenate(after))
+    else:
+        splits = np.empty(0)
     ia = np.searchsorted(a, splits, side="left")
     ib = np.searchsorted(b, splits, side="left")
     starts_a = np.concatenate(([0], ia))
@@ -113,6 +123,21 @@ def _merge_chunks(a: np.ndarray, b: np.ndarray):
     ends_b = np.concatenate((ib, [n2]))
     for i0, i1, j0, j1 in zip(starts_a, ends_a, starts_b, ends_b, strict=True):
         if i1 == i0 and j1 == j0:
+            continue
+        nxt_a = a[i1] if i1 < n1 else None
+        nxt_b = b[j1] if j1 < n2 else None
+        if nxt_a is None:
+            nxt = nxt_b
+        elif nxt_b is None:
+            nxt = nxt_a
+        else:
+            nxt = min(nxt_a, nxt_b)
+        first = a[i0] if i1 > i0 else b[j0]
+        last = a[i1 - 1] if i1 > i0 else b[j1 - 1]
+        if first == last and (j1 == j0 or (b[j0] == first and b[j1 - 1] == first)):
+            # one value only: the CDFs are read at its last position alone
+            gap = np.array([int(i1) * n2 - int(j1) * n1], dtype=np.int64)
+            yield np.array([first], dtype=np.float64), gap, nxt
             continue
         chunk = np.concatenate((a[i0:i1], b[j0:j1]))
         # a stable sort of two sorted runs is a single linear merge (timsort); on ties
@@ -128,14 +153,6 @@ def _merge_chunks(a: np.ndarray, b: np.ndarray):
         steps -= n1
         gap = np.cumsum(steps, out=steps)
         gap += int(i0) * n2 - int(j0) * n1
-        nxt_a = a[i1] if i1 < n1 else None
-        nxt_b = b[j1] if j1 < n2 else None
-        if nxt_a is None:
-            nxt = nxt_b
-        elif nxt_b is None:
-            nxt = nxt_a
-        else:
-            nxt = min(nxt_a, nxt_b)
         yield values, gap, nxt
 
 
