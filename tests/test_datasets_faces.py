@@ -64,9 +64,10 @@ def test_cli_errors_are_one_line_exit_2(mlops_home: Path, tmp_path: Path, capsys
 
 @pytest.fixture
 def ip(mlops_home: Path):  # type: ignore[no-untyped-def]
-    from IPython.testing.globalipapp import start_ipython
+    from IPython.testing import globalipapp
 
-    shell = start_ipython()
+    globalipapp.start_ipython()  # once per process; returns None after the first call
+    shell = globalipapp.get_ipython()
     shell.run_line_magic("load_ext", "mlops_jupyter")
     yield shell
     for k in ("df", "new", "back"):

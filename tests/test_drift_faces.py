@@ -35,9 +35,10 @@ def test_cli_exit_codes_and_json(mlops_home, tmp_path, capsys) -> None:
 
 
 def test_magic_drift_uses_notebook_variables() -> None:
-    from IPython.testing.globalipapp import start_ipython
+    from IPython.testing import globalipapp
 
-    ip = start_ipython()
+    globalipapp.start_ipython()  # returns None when another test started it first
+    ip = globalipapp.get_ipython()
     ip.user_ns.update(ref_df=_df(0, 3), new_df=_df(0.7, 4))
     from mlops_jupyter.magics.drift import VERBS
 
