@@ -467,6 +467,10 @@ def _timestamp(when: Any) -> float:
         return float(when)
     if isinstance(when, str):
         try:
+            return float(when)  # UNIX seconds, as the CLI and magics pass them
+        except ValueError:
+            pass
+        try:
             when = datetime.fromisoformat(when)
         except ValueError:
             raise UsageError(f"cannot read {when!r} as a date-time; use ISO 8601 like 2026-03-01T12:00") from None
