@@ -175,6 +175,7 @@ VERBS_CELLS = [
     "%mlops compare $ok_id",                                           # 35
     "%%mlops track start\nx = 1",                                      # 36
     "%mlops track stop",                                               # 37
+    "%%mlops track awaiting\nimport asyncio\nawait asyncio.sleep(0.01)\n'awaited'",  # 38
 ]
 
 
@@ -236,6 +237,7 @@ def test_verbs_and_cell_endings_in_a_kernel(mlops_home: Path, kernel_name: str) 
     assert "at least two runs" in one_line_usage_error(c[35])
     assert "not a cell form" in one_line_usage_error(c[36])
     assert "no active run to stop" in one_line_usage_error(c[37])
+    assert result(c[38]) == "'awaited'" and "FINISHED" in html(c[38])  # top-level await
 
     runs = store_runs(mlops_home)
     ok = runs["ok"][0]
@@ -265,6 +267,7 @@ def test_verbs_and_cell_endings_in_a_kernel(mlops_home: Path, kernel_name: str) 
     assert runs["direct"][0].status == "FINISHED"
     assert runs["direct-fail"][0].status == "FAILED"
     assert runs["user-mlops-error"][0].error["type"] == "NotFoundError"
+    assert runs["awaiting"][0].status == "FINISHED"
     assert not any(r.status == "RUNNING" for rs in runs.values() for r in rs)
 
     # provenance: the cell's exact source and the history up to it
