@@ -123,17 +123,20 @@ def main() -> int:
     ok = True
     for n in sizes:
         ref, cur = make_data(n)
-        times, html_times = [], []
+        times, cpu, html_times = [], [], []
         for _ in range(repeat):
+            c0 = time.process_time()
             t0 = time.perf_counter()
             rep = compute_drift(ref, cur)
             times.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
             t0 = time.perf_counter()
             html = rep._repr_html_()
             html_times.append(time.perf_counter() - t0)
         ours = statistics.median(times)
-        print(f"\n{n:,} rows x {ref.shape[1]} columns")
+        print(f"\n{n:,} rows x {ref.shape[1]} columns (load average {os.getloadavg()[0]:.1f})")
         print(f"  ours: {ours:.3f} s (median of {repeat}; runs {', '.join(f'{t:.2f}' for t in times)}),"
+              f" CPU {statistics.median(cpu):.3f} s,"
               f" HTML {len(html.encode()) / 1024:.0f} KiB in {statistics.median(html_times) * 1000:.0f} ms")
         print(f"  ours drifted: {', '.join(rep.drifted_columns)}")
         if n >= 1_000_000 and ours >= 2.0:
