@@ -374,3 +374,17 @@ def test_broken_plugin_is_skipped_not_fatal(monkeypatch, caplog):
         names = M.method_names()
     assert "ks" in names and "broken" not in names
     assert "broken" in caplog.text
+
+
+def test_imports_stay_light():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, mlops_jupyter\n"
+        "assert 'mlops_jupyter.monitoring' not in sys.modules\n"
+        "import mlops_jupyter.monitoring\n"
+        "assert 'scipy' not in sys.modules, 'scipy is imported on first use only'\n"
+        "assert 'ipywidgets' not in sys.modules and 'sklearn' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
