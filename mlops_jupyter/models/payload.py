@@ -63,6 +63,8 @@ class _Errors:
 
 def _check_value(col: Column, v: Any) -> str | None:
     """None if ``v`` is acceptable for ``col``, else what is wrong."""
+    if isinstance(v, str) and not _encodable(v):
+        return "invalid Unicode (a lone surrogate)"
     if v is None:
         return None if col.nullable else f"null is not allowed ({col.name!r} had no missing values in training)"
     t = col.type
@@ -145,7 +147,7 @@ def columns_of(payload: Any, signature: Signature, max_rows: int = MAX_ROWS) -> 
                 continue
             for k in rec:
                 if k not in known:
-                    errs.add(["records", i, _safe_key(k)], "unknown field (not in the model signature)")
+                    errs.add(["records", i, safe_key(k)], "unknown field (not in the model signature)")
             for name in names:
                 if name not in rec:
                     errs.add(["records", i, name], "field required")
@@ -157,7 +159,7 @@ def columns_of(payload: Any, signature: Signature, max_rows: int = MAX_ROWS) -> 
             errs.raise_if_any()
         for k in data:
             if k not in known:
-                errs.add(["columns", _safe_key(k)], "unknown field (not in the model signature)")
+                errs.add(["columns", safe_key(k)], "unknown field (not in the model signature)")
         lengths = set()
         for name in names:
             if name not in data:
@@ -189,8 +191,17 @@ def columns_of(payload: Any, signature: Signature, max_rows: int = MAX_ROWS) -> 
     return out
 
 
-def _safe_key(k: Any) -> str:
-    text = str(k)
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def safe_key(k: Any) -> str:
+    """A field name fit to appear in an error body: short and valid UTF-8."""
+    text = str(k).encode("utf-8", "replace").decode("utf-8")
     return text if len(text) <= 64 else text[:61] + "…"
 
 

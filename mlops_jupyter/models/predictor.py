@@ -167,7 +167,7 @@ class Predictor:
         if isinstance(body, Mapping):
             extra = set(body) - {"records", "columns", "proba"}
             if extra:
-                shown = sorted(str(k)[:40] for k in extra)[:5]
+                shown = sorted(payload_mod.safe_key(k) for k in extra)[:5]
                 raise ValidationError(
                     "unknown top-level field(s); accepted: records, columns, proba",
                     violations=[{"loc": ["body", k], "msg": "unknown field"} for k in shown],
