@@ -80,6 +80,10 @@ def dispatch(shell: Any, line: str, cell: str | None = None) -> Any:
     state.user_error = None
     try:
         return verb.handler(shell, rest, cell)
+    except UsageError as e:
+        if e is state.user_error or str(e).startswith("%"):
+            raise
+        raise UsageError(f"%mlops {name}: {e}") from None  # say which verb complained
     except MlopsError as e:
         if e is state.user_error:
             raise
