@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 from IPython.core.error import UsageError
-from IPython.core.interactiveshell import InteractiveShell
 
 from mlops_jupyter.magics import _track_cell_transformer, dispatch, registry
 from mlops_jupyter.magics.args import literal, parse_kv
@@ -23,9 +22,18 @@ from mlops_jupyter.magics.registry import Verb
 from mlops_jupyter.tracking.notebook import analyze_order, status_for
 
 
+def shared_shell() -> Any:
+    """The process-wide test shell (IPython's globalipapp), shared with other test files
+    so that tests pass in any order."""
+    from IPython.testing import globalipapp
+
+    globalipapp.start_ipython()  # once per process; None afterwards
+    return globalipapp.get_ipython()
+
+
 @pytest.fixture
 def ip(mlops_home: Path) -> Any:
-    shell = InteractiveShell.instance()
+    shell = shared_shell()
     shell.run_cell("%load_ext mlops_jupyter", store_history=False)
     yield shell
     shell.run_cell("%unload_ext mlops_jupyter", store_history=False)

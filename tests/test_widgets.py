@@ -140,11 +140,12 @@ def test_bundle_with_widget_in_a_live_kernel(three_runs: list[str], monkeypatch:
 
 
 def test_views_through_the_magics(three_runs: list[str]) -> None:
-    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.testing import globalipapp
 
     from mlops_jupyter.magics import dispatch
 
-    ip: Any = InteractiveShell.instance()
+    globalipapp.start_ipython()
+    ip: Any = globalipapp.get_ipython()
     view = dispatch(ip, "runs --sort auc --limit 5 --differing")
     assert isinstance(view, RunsView) and view.differing and view.sort == "auc"
     assert list(view.df["name"])[:2] == ["b", XSS]
