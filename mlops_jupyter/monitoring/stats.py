@@ -147,9 +147,8 @@ def _merge_chunks(a: np.ndarray, b: np.ndarray):
         values = chunk[order]
         del chunk
         # each value of a raises the gap by n2, each value of b lowers it by n1
-        steps = (order < (i1 - i0)).astype(np.int64)
+        steps = np.multiply(order < (i1 - i0), n1 + n2, dtype=np.int64)
         del order
-        steps *= n1 + n2
         steps -= n1
         gap = np.cumsum(steps, out=steps)
         gap += int(i0) * n2 - int(j0) * n1
@@ -178,7 +177,11 @@ def ks_wasserstein_sorted(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
         w += float(np.dot(gap.astype(np.float64), deltas))
         # the CDFs are only read at the end of each run of equal values (where the next
         # value is larger); the very last point has gap 0 anyway
-        d_int = max(d_int, int(np.max(gap, where=deltas > 0, initial=0)))
+        top = int(np.argmax(gap))
+        if deltas[top] > 0 or gap[top] == 0:  # the largest gap is at a run's end: exact
+            d_int = max(d_int, int(gap[top]))
+        else:  # it sits inside a run of ties: read run ends only
+            d_int = max(d_int, int(np.max(gap, where=deltas > 0, initial=0)))
     return d_int / scale, w / scale
 
 
