@@ -218,6 +218,8 @@ def to_model_input(cols: Mapping[str, list[Any]], signature: Signature) -> Any:
                 if col.categories is not None else pd.Categorical(values)
         elif col.type == "datetime":
             data[col.name] = pd.to_datetime(pd.Series(values), format="ISO8601")
+        elif col.type in ("float", "integer") and not col.nullable and col.dtype[:1] in ("f", "i", "u"):
+            data[col.name] = np.asarray(values, dtype=col.dtype)  # fast path: plain numpy
         elif col.dtype and col.type != "any":
             try:
                 data[col.name] = pd.Series(values, dtype=_dtype_for(col))
