@@ -234,3 +234,30 @@ def test_unsupported_objects_need_the_explicit_pickle_flavor(mlops_home) -> None
     with pytest.raises(UsageError, match="unknown model flavor"):
         mj.models.register({"not": "a model"}, "thing", run=False, flavor="xgboost-nope")
     assert mj.get_store().counts()["model_versions"] == 0
+
+
+def test_lineage_end_to_end_dataset_run_model_alias(backend: str) -> None:
+    X, y = _data()
+    from sklearn.linear_model import LogisticRegression
+
+    with mj.start_run(name="train") as run:
+        dv = mj.datasets.add(X.assign(target=y), name="churn-data")
+        clf = LogisticRegression().fit(X[["tenure", "spend"]], y)
+        mj.log_metric("auc", 0.88)
+        mv = mj.models.register(clf, "churn", signature=X[["tenure", "spend"]])
+    assert mv.dataset_version_ids == (dv.id,)  # default: what the run read
+    mj.models.promote(mv.ref, "production", reason="ship")
+    card = mj.models.show("churn@production")
+    assert [f"{d.name}@v{d.version}" for d in card.datasets] == ["churn-data@v1"]
+    assert card.run.id == run.id and card.version.aliases == ("production",)
+    d = card.to_dict()["lineage"]
+    assert d["datasets"] == [{"ref": "churn-data@v1", "digest": dv.digest}]
+    svg = card._repr_html_()
+    for node in ("churn-data@v1", f"run {run.id[:8]}", "churn@v1", "@production"):
+        assert node in svg
+    # explicit references, outside any run; a wrong one names what exists
+    mv2 = mj.models.register(clf, "churn", run=False, dataset="churn-data@v1", signature=X[["tenure", "spend"]])
+    assert mv2.dataset_version_ids == (dv.id,) and mv2.run_id is None
+    with pytest.raises(NotFoundError, match="churn-data@v1|v1"):
+        mj.models.register(clf, "churn", run=False, dataset="churn-data@v7")
+    assert len(mj.models.versions("churn")) == 2
