@@ -197,3 +197,10 @@ def test_zero_inflated_columns_take_the_run_shortcut_and_stay_exact(chunk, monke
     d, w = S.ks_wasserstein_sorted(_sorted(a), _sorted(b))
     assert d == pytest.approx(stats.ks_2samp(a, b).statistic, abs=TOL)
     assert w == pytest.approx(stats.wasserstein_distance(a, b), abs=TOL)
+
+
+def test_mean_std_matches_numpy():
+    x = np.random.default_rng(4).normal(1.7e9, 3.0, 10_000)  # epoch-seconds-like offsets
+    m, sd = S.mean_std(x)
+    assert m == pytest.approx(np.mean(x), rel=1e-12)
+    assert sd == pytest.approx(np.std(x), rel=1e-9)

@@ -31,6 +31,7 @@ __all__ = [
     "ks_wasserstein_sorted",
     "ks_pvalue",
     "numeric_stats",
+    "mean_std",
     "psi",
     "reference_quantile_bins",
     "categorical_stats",
@@ -63,7 +64,10 @@ class NumericStats:
     wasserstein: float
     wasserstein_norm: float
     psi: float
+    reference_mean: float
     reference_std: float
+    current_mean: float
+    current_std: float
 
 
 @dataclass(frozen=True)
@@ -307,7 +311,8 @@ def numeric_stats(a: np.ndarray, b: np.ndarray, psi_bins: int = 10) -> NumericSt
     """
     d, w = ks_wasserstein_sorted(a, b)
     p = ks_pvalue(d, a.size, b.size, a, b)
-    std = float(np.std(a)) if a.size > 1 else 0.0
+    mean_a, std = mean_std(a)
+    mean_b, std_b = mean_std(b)
     if std > 0 and math.isfinite(std):
         w_norm = w / std
     else:
@@ -315,7 +320,16 @@ def numeric_stats(a: np.ndarray, b: np.ndarray, psi_bins: int = 10) -> NumericSt
     inner = reference_quantile_bins(a, psi_bins)
     lo, hi = float(a[0]), float(a[-1])
     ps = psi(_numeric_bin_counts(a, lo, hi, inner), _numeric_bin_counts(b, lo, hi, inner))
-    return NumericStats(d, p, w, w_norm, ps, std)
+    return NumericStats(d, p, w, w_norm, ps, mean_a, std, mean_b, std_b)
+
+
+def mean_std(x: np.ndarray) -> tuple[float, float]:
+    """Mean and population standard deviation (as ``np.std``) in three passes."""
+    if x.size == 0:
+        return math.nan, math.nan
+    m = float(np.mean(x))
+    c = x - m
+    return m, math.sqrt(float(np.dot(c, c)) / x.size)
 
 
 def categorical_stats(ref_counts: np.ndarray, cur_counts: np.ndarray) -> CategoricalStats:
