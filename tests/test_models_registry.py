@@ -261,3 +261,16 @@ def test_lineage_end_to_end_dataset_run_model_alias(backend: str) -> None:
     with pytest.raises(NotFoundError, match="churn-data@v1|v1"):
         mj.models.register(clf, "churn", run=False, dataset="churn-data@v7")
     assert len(mj.models.versions("churn")) == 2
+
+
+def test_signature_defaults_to_what_autologging_saw(mlops_home, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlops_jupyter.tracking import autolog
+
+    clf, X = _clf()
+    monkeypatch.setattr(autolog, "last_fitted", lambda: (clf, X.head(5)))
+    sig = mj.models.register(clf, "churn", run=False).input_signature
+    assert sig is not None and sig.source.startswith("training data (autolog")
+    assert [c.type for c in sig.columns] == ["integer", "float"]
+    assert sig.columns[1].nullable  # a sample cannot prove a float column never misses
+    other, _ = _clf(seed=1)  # a different estimator: autolog's sample is not used for it
+    assert mj.models.register(other, "churn", run=False).input_signature.source == "estimator"
