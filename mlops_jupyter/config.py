@@ -29,6 +29,12 @@ class StoreConfig:
     artifacts_url: str
     home: Path | None = None
 
+    def __repr__(self) -> str:
+        return (
+            f"StoreConfig(db_url={redact_url(self.db_url)!r}, "
+            f"artifacts_url={redact_url(self.artifacts_url)!r}, home={self.home!r})"
+        )
+
     def env(self) -> dict[str, str]:
         """Environment variables that make a child process (a papermill kernel) use
         this same store."""
@@ -82,13 +88,29 @@ def resolve(
     return StoreConfig(db_url=db, artifacts_url=art, home=home_path)
 
 
+_SECRET_QUERY_KEYS = ("password", "passwd", "pwd", "secret", "token", "key", "credential", "signature", "sig")
+
+
 def redact_url(url: str) -> str:
-    """The URL with any password replaced by ``***`` (for messages and logs)."""
+    """The URL with any password hidden (for messages, reprs and logs): the password
+    of ``user:password@host`` and query parameters such as ``?password=``,
+    ``sslpassword=``, ``token=`` or ``secret_key=`` become ``***``."""
+    from urllib.parse import parse_qsl, urlencode
+
     scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest:
+    if not sep:
         return url
-    creds, at, host = rest.rpartition("@")
-    if ":" in creds:
-        user = creds.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{host}"
-    return url
+    rest, qsep, query = rest.partition("?")
+    if "@" in rest.split("/", 1)[0]:
+        creds, _, host = rest.partition("/")[0].rpartition("@")
+        tail = rest[len(creds) + 1 + len(host):]
+        if ":" in creds:
+            creds = creds.split(":", 1)[0] + ":***"
+        rest = f"{creds}@{host}{tail}"
+    if qsep:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        masked = [
+            (k, "***" if any(w in k.lower() for w in _SECRET_QUERY_KEYS) else v) for k, v in pairs
+        ]
+        query = urlencode(masked, safe="*/:")
+    return f"{scheme}://{rest}{qsep}{query}"

@@ -11,16 +11,39 @@ import re
 
 MASK = "***REDACTED***"
 
+_SECRET_WORDS = (
+    r"(?:password|passwd|secret|token|api[_-]?key|apikey|access[_-]?key|secret[_-]?key"
+    r"|private[_-]?key|client[_-]?secret|auth[_-]?token|credentials?)"
+)
+
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     # credentials in URLs: scheme://user:password@host
     (re.compile(r"(?P<pre>[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]+:)[^@\s/]+(?P<post>@)"), r"\g<pre>" + MASK + r"\g<post>"),
     # Authorization: Bearer xyz
     (re.compile(r"(?i)(?P<pre>\bbearer\s+)[A-Za-z0-9._~+/=-]{8,}"), r"\g<pre>" + MASK),
-    # key = "value" for secret-looking keys (python, yaml, env, json)
+    # secret-named key (the name must END in a secret word: db_password, API_KEY,
+    # github_token — never max_tokens, tokenizer, author) followed by a quoted literal:
+    # the literal is masked and stays a literal, so code keeps running
     (
         re.compile(
-            r"""(?ix)(?P<pre>\b[\w.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|auth)[\w.-]*\b["'\]]*\s*[:=]\s*["']?)
-            (?!(?i:bearer|basic)\b|\*\*\*)(?P<val>[^\s"',;)]{4,})"""
+            r"""(?ix)(?P<pre>\b(?:[a-z0-9]+[_.-])*""" + _SECRET_WORDS + r"""\b["'\]]*\s*[:=]\s*)
+            (?P<q>["'])(?P<val>[^"'\n]{4,})(?P=q)"""
+        ),
+        r"\g<pre>\g<q>" + MASK + r"\g<q>",
+    ),
+    # env files: KEY=value with no space around "=" (Python code puts spaces there)
+    (
+        re.compile(
+            r"""(?imx)(?P<pre>^[ \t]*(?:export[ \t]+)?(?:[a-z0-9]+[_.-])*""" + _SECRET_WORDS + r"""=)
+            (?P<val>[^\s"']{4,})"""
+        ),
+        r"\g<pre>" + MASK,
+    ),
+    # YAML: key: value, a plain scalar up to the end of the line or a comment
+    (
+        re.compile(
+            r"""(?imx)(?P<pre>^[ \t-]*(?:[a-z0-9]+[_.-])*""" + _SECRET_WORDS + r""":[ \t]+)
+            (?P<val>[^\s"'\#\[\](){}=]{4,})(?=[ \t]*(?:\#|$))"""
         ),
         r"\g<pre>" + MASK,
     ),
@@ -41,3 +64,10 @@ def redact(text: str) -> str:
     for pattern, repl in _PATTERNS:
         text = pattern.sub(repl, text)
     return text
+
+
+def redact_checked(text: str) -> tuple[str, bool]:
+    """``(redacted text, whether anything was masked)``: code that was masked may no
+    longer run as it did, and callers record that."""
+    out = redact(text)
+    return out, out != text

@@ -301,3 +301,57 @@ def test_buffered_points_written_at_exit_and_uncaught_error_fails_run(mlops_home
         assert mj.get_run(run_id).metrics["x"].count == 5000  # nothing acknowledged was lost
     failed = mj.get_run(by_status["FAILED"])
     assert failed.error["type"] == "RuntimeError" and failed.ended_by == "exit"
+
+
+def test_failed_init_keeps_the_working_store_and_secrets_stay_hidden(mlops_home: Path, capsys) -> None:
+    mj.init()
+    with mj.start_run("kept"):
+        pass
+    with pytest.raises(StoreConnectionError) as info:
+        mj.init(db_url="postgresql+psycopg://user@127.0.0.1:1/db?password=TOPSECRET")
+    assert "TOPSECRET" not in str(info.value) and "password=***" in str(info.value)
+    assert len(mj.runs()) == 1  # still on the store that works
+    with pytest.raises(StoreError, match="needs a package|cannot open"):
+        mj.init(artifacts_url="nosuchproto://bucket/x")
+    assert len(mj.runs()) == 1
+    cfg = StoreConfig(db_url="postgresql://u:TOPSECRET@h/db", artifacts_url="memory://k:TOPSECRET@b/x")
+    assert "TOPSECRET" not in repr(cfg)
+    from mlops_jupyter.cli import main
+
+    assert main(["--db", "postgresql+psycopg://u@127.0.0.1:1/x?sslpassword=TOPSECRET", "runs"]) == 1
+    err = capsys.readouterr().err
+    assert "TOPSECRET" not in err and "cannot connect" in err
+
+
+def test_out_of_range_steps_and_huge_values_are_refused_not_poisoning_the_buffer(mlops_home: Path) -> None:
+    from mlops_jupyter.errors import UsageError
+
+    with mj.start_run() as run:
+        for i in range(5):
+            mj.log_metric("good", i, step=i)
+        with pytest.raises(UsageError, match="64-bit"):
+            mj.log_metric("bad", 1.0, step=2**70)
+        with pytest.raises(UsageError, match="too large"):
+            mj.log_metric("bad", 10**400)
+        with pytest.raises(UsageError, match="timestamp"):
+            mj.log_metric("bad", 1.0, timestamp="yesterday")
+        mj.log_metric("after", 3.0)
+    got = mj.get_run(run.id)
+    assert got.status == "FINISHED" and got.metrics["good"].count == 5 and got.metrics["after"].last == 3.0
+    assert "bad" not in got.metrics
+
+
+def test_a_run_whose_final_flush_fails_ends_failed(mlops_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run = mj.start_run("doomed")
+    mj.log_metric("x", 1.0)
+    st = mj.get_store()
+
+    def broken(batches):  # type: ignore[no-untyped-def]
+        raise StoreError("disk full")
+
+    with monkeypatch.context() as m:
+        m.setattr(st, "log_metric_batches", broken)
+        with pytest.raises(StoreError, match="disk full"):
+            run.end()
+    got = mj.get_run(run.id)
+    assert got.status == "FAILED" and "disk full" in got.error["message"]

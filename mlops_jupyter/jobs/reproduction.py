@@ -179,6 +179,12 @@ def _code_notebook(st: Any, run: Any) -> Any:
     from nbformat.v4 import new_code_cell, new_notebook
 
     names = {a.name for a in st.list_artifacts(run.id)}
+    if run.tags.get("mlops.cell.redacted") == "true":
+        raise UsageError(
+            f"run {run.id[:8]}'s captured code had secrets masked before it was stored "
+            "(***REDACTED***), so it cannot be re-executed as it ran; move the secrets to "
+            "environment variables and track the cell again, or reproduce from a template job"
+        )
     nb = new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     if "code/history.py" in names:

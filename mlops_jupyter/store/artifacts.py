@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from mlops_jupyter.config import redact_url
 from mlops_jupyter.errors import IntegrityError, NotFoundError, StoreError
 
 CHUNK = 1 << 20
@@ -69,7 +70,19 @@ class BlobStore:
         if "://" in url and not url.startswith("file://"):
             import fsspec
 
-            self.fs, self.root = fsspec.core.url_to_fs(url)
+            try:
+                self.fs, self.root = fsspec.core.url_to_fs(url)
+            except ImportError as e:
+                raise StoreError(
+                    f"the artifact store {redact_url(url)!r} needs a package that is not "
+                    f"installed: {e}. Install it (for example `pip install s3fs` for s3://, "
+                    "gcsfs for gs://, adlfs for az://), or use a local folder"
+                ) from None
+            except (ValueError, OSError) as e:
+                raise StoreError(
+                    f"cannot open the artifact store {redact_url(url)!r}: {e}. Accepted: a "
+                    "local folder or an fsspec URL such as s3://bucket/prefix"
+                ) from None
             self.local_root: Path | None = None
         else:
             path = url[len("file://") :] if url.startswith("file://") else url
@@ -181,7 +194,7 @@ class BlobStore:
                 return f.read()
         except FileNotFoundError:
             raise NotFoundError(
-                f"blob {digest} is missing from the artifact store {self.url!r} "
+                f"blob {digest} is missing from the artifact store {redact_url(self.url)!r} "
                 "(run `mlops doctor --verify`)"
             ) from None
 
@@ -211,7 +224,7 @@ class BlobStore:
                 src = self.local_path(digest)
                 assert src is not None
                 if not src.is_file():
-                    raise NotFoundError(f"blob {digest} is missing from {self.url!r}")
+                    raise NotFoundError(f"blob {digest} is missing from {redact_url(self.url)!r}")
                 shutil.copyfile(src, tmp)
             else:
                 self.fs.get(self._remote(digest), tmp)

@@ -21,7 +21,14 @@ from mlops_jupyter.errors import UsageError
 from mlops_jupyter.redact import redact
 from mlops_jupyter.store.entities import FAILED, FINISHED, KILLED, RUN_STATUSES, Artifact, Run
 from mlops_jupyter.tracking import heartbeat
-from mlops_jupyter.tracking.values import metric_value, step_value, text_value
+from mlops_jupyter.tracking.values import (
+    STEP_MAX,
+    STEP_MIN,
+    metric_value,
+    step_value,
+    text_value,
+    timestamp_value,
+)
 
 if TYPE_CHECKING:
     from mlops_jupyter.store.sql import SqlStore
@@ -60,17 +67,21 @@ class ActiveRun:
             step = nxt[key]
             nxt[key] = step + 1
         else:
-            if type(step) is not int:
+            if type(step) is not int or not STEP_MIN <= step <= STEP_MAX:
                 step = step_value(step)
             if step >= nxt[key]:
                 nxt[key] = step + 1
+        if timestamp is not None and type(timestamp) is not float:
+            timestamp = timestamp_value(timestamp)
         self._points.append((key, v, step, timestamp or time.time()))
         self._countdown -= 1
         if self._countdown <= 0:
             self._maybe_flush()
 
     def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None, timestamp: float | None = None) -> None:
-        ts = timestamp or time.time()
+        if not isinstance(metrics, Mapping):
+            raise UsageError(f"metrics must be a mapping of name to number, got {type(metrics).__name__}")
+        ts = timestamp_value(timestamp) if timestamp is not None else time.time()
         for k, v in metrics.items():
             self.log_metric(k, v, step, ts)
 
@@ -154,6 +165,9 @@ class ActiveRun:
             self.flush()
         except Exception as e:  # noqa: BLE001 - still end the run; report below
             flush_error = e
+            if status == FINISHED:
+                # metrics the user logged are not in the store: the run did not succeed
+                status, error = FAILED, e
         info = _error_info(error) if error is not None else None
         self.store.end_run(self.id, status, time.time(), info, ended_by=ended_by)
         self.ended = True

@@ -15,7 +15,7 @@ def diagnose(verify: bool = False) -> dict[str, Any]:
         "mlops-jupyter": __version__,
         "home": str(st.config.home) if st.config.home else None,
         "database": redact_url(st.config.db_url),
-        "artifacts": st.config.artifacts_url,
+        "artifacts": redact_url(st.config.artifacts_url),
         "schema version": st.schema_version,
         "counts": st.counts(),
     }

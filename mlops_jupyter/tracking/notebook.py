@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlops_jupyter.errors import UsageError
-from mlops_jupyter.redact import redact
+from mlops_jupyter.redact import redact, redact_checked
 from mlops_jupyter.store.entities import FAILED, FINISHED, KILLED
 from mlops_jupyter.tracking import autolog, session
 from mlops_jupyter.tracking.active import ActiveRun
@@ -393,13 +393,19 @@ def _provenance(source: str | None) -> tuple[list[tuple[str, bytes]], dict[str, 
     files: list[tuple[str, bytes]] = []
     tags: dict[str, str] = {}
     if source is not None:
-        files.append(("code/cell.py", redact(source).encode()))
+        code, masked = redact_checked(source)
+        files.append(("code/cell.py", code.encode()))
+        if masked:
+            # the stored code differs from what ran: reproduce must say so
+            tags["mlops.cell.redacted"] = "true"
     if shell is None:
         return files, tags
     count = current_count(shell)
     history = [(n, src) for n, src in _history(shell) if n <= count]
     if history:
         text = "\n\n".join(f"# In[{n}]:\n{_redact_input(n, src)}" for n, src in history) + "\n"
+        if any(_redact_input(n, src) != src.rstrip() for n, src in history):
+            tags["mlops.cell.redacted"] = "true"
         files.append(("code/history.py", text.encode()))
     tags["mlops.cell.execution_count"] = str(count)
     if _state.cell_id:

@@ -39,8 +39,8 @@ def init(
     Without arguments: ``MLOPS_*`` environment variables, else the nearest ``.mlops``.
     """
     config = resolve(home, db_url, artifacts_url)
+    store.open_store(config)  # raises on a bad store: the current one stays in use
     store.set_current(config)
-    store.open_store(config)
     if experiment is not None:
         set_experiment(experiment)
     return config

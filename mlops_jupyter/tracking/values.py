@@ -23,6 +23,11 @@ def metric_value(key: str, value: Any) -> float:
         )
     try:
         return float(value)
+    except OverflowError:
+        raise UsageError(
+            f"metric {key!r} is too large for a float ({str(value)[:40]}…); log it scaled "
+            "or as a tag"
+        ) from None
     except (TypeError, ValueError):
         raise UsageError(
             f"metric {key!r} must be a number (int, float, numpy scalar), got "
@@ -30,17 +35,33 @@ def metric_value(key: str, value: Any) -> float:
         ) from None
 
 
+STEP_MIN, STEP_MAX = -(2**63), 2**63 - 1
+
+
 def step_value(step: Any) -> int:
+    """An integer step that fits the store's 64-bit column."""
     if isinstance(step, bool) or not isinstance(step, int):
         try:
             import numpy as np
 
             if isinstance(step, np.integer):
-                return int(step)
+                step = int(step)
         except ImportError:  # pragma: no cover
             pass
+    if isinstance(step, bool) or not isinstance(step, int):
         raise UsageError(f"step must be an integer, got {type(step).__name__} {step!r}")
+    if not STEP_MIN <= step <= STEP_MAX:
+        raise UsageError(f"step {step} is out of range: steps are 64-bit integers")
     return step
+
+
+def timestamp_value(ts: Any) -> float:
+    if isinstance(ts, bool) or not isinstance(ts, int | float):
+        raise UsageError(f"timestamp must be UNIX seconds (a number), got {type(ts).__name__}")
+    ts = float(ts)
+    if not math.isfinite(ts):
+        raise UsageError(f"timestamp must be finite, got {ts}")
+    return ts
 
 
 def text_value(kind: str, key: str, value: Any) -> str:

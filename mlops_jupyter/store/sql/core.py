@@ -69,7 +69,7 @@ class SqlCore:
     def __repr__(self) -> str:
         return (
             f"<Store db={redact_url(self.config.db_url)!r} "
-            f"artifacts={self.config.artifacts_url!r}>"
+            f"artifacts={redact_url(self.config.artifacts_url)!r}>"
         )
 
     def close(self) -> None:
