@@ -283,3 +283,48 @@ def test_in_process_predict_matches_rest(models: dict[str, Any]) -> None:
     assert p.version == 1 and p.predictions == mj.models.load("churn@v1").predict(X).tolist()
     with pytest.raises(mj.errors.ValidationError, match="expected a number"):
         predict("churn@production", [{"tenure": 1, "spend": "17.99"}])
+
+
+def test_revoked_trust_stops_serving_on_the_next_request(models: dict[str, Any]) -> None:
+    from fastapi.testclient import TestClient
+
+    from mlops_jupyter.serving.app import create_app
+
+    clf, X = _train()
+    mj.models.register(clf, "pk", signature=X, run=False, flavor="pickle")
+    mj.models.trust("pk@v1", reason="ok")
+    c = TestClient(create_app(["pk@v1"]))
+    url = "/v1/models/pk/v1/predict"
+    assert c.post(url, json={"records": [rec()]}).status_code == 200
+    mj.models.trust("pk@v1", reason="compromised", trusted=False)
+    with pytest.raises(mj.errors.UnsafeModelError):
+        mj.models.load("pk@v1")
+    r = c.post(url, json={"records": [rec()]})
+    assert r.status_code == 503
+    body = _clean(r, models["home"])
+    assert body["error"] == "model_unavailable" and "trusted" in body["message"]
+    assert "pk@v1" not in c.get("/v1/models").json()["status"]["loaded"]
+    # trusted again: served at once, not after the refusal back-off
+    mj.models.trust("pk@v1", reason="reviewed again")
+    assert c.post(url, json={"records": [rec()]}).status_code == 200
+
+
+def test_a_revoked_previous_version_is_no_fallback(models: dict[str, Any]) -> None:
+    from fastapi.testclient import TestClient
+
+    from mlops_jupyter.serving.app import create_app
+
+    clf, X = _train()
+    mj.models.register(clf, "pk", signature=X, run=False, flavor="pickle")
+    mj.models.register(clf, "pk", signature=X, run=False, flavor="pickle")  # never trusted
+    mj.models.trust("pk@v1", reason="ok")
+    mj.models.promote("pk@v1", "production", reason="first")
+    c = TestClient(create_app(["pk@production"]))
+    url = "/v1/models/pk/production/predict"
+    assert c.post(url, json={"records": [rec()]}).json()["version"] == 1
+    mj.models.promote("pk@v2", "production", reason="oops")
+    r = c.post(url, json={"records": [rec()]})  # v2 refused: v1 keeps serving
+    assert r.status_code == 200 and r.json()["version"] == 1 and r.json()["fallback"] is True
+    mj.models.trust("pk@v1", reason="compromised", trusted=False)
+    r = c.post(url, json={"records": [rec()]})
+    assert r.status_code == 503 and "trusted" in _clean(r)["message"]

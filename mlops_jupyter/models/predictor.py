@@ -5,7 +5,9 @@ The :class:`Predictor` is the business logic behind the REST face:
 - a reference is re-resolved on every call with one indexed query, so moving an alias
   (``churn@production``) is served on the next request without a restart;
 - a version is loaded once (verified: hash re-checked against the registry, flavor
-  safety checks) and kept in a small LRU cache keyed by version id;
+  safety checks) and kept in a small LRU cache keyed by version id; the same resolving
+  query returns the version's ``trusted`` flag and blob digest, so a revoked trust (or
+  a changed digest) evicts the cached model on the next request and it is re-checked;
 - if the version an alias now names fails its integrity or safety check, it is refused
   (and not retried for ``retry_after`` seconds) and the version that served that
   reference before keeps serving; the answer says which version served.
@@ -26,6 +28,7 @@ from mlops_jupyter.errors import (
     IntegrityError,
     MlopsError,
     NotFoundError,
+    UnsafeModelError,
     UsageError,
     ValidationError,
 )
@@ -90,7 +93,8 @@ class Predictor:
         self.max_rows = max_rows
         self._loaded: OrderedDict[str, LoadedModel] = OrderedDict()
         self._serving: dict[tuple[str, str], str] = {}  # (name, selector) -> version id
-        self._refused: dict[str, tuple[float, str]] = {}  # version id -> (when, why)
+        # version id -> (when, why, (trusted, blob) when refused): a state change retries
+        self._refused: dict[str, tuple[float, str, tuple[bool, str]]] = {}
         self._lock = threading.Lock()
         self._load_locks: dict[str, threading.Lock] = {}
 
@@ -104,41 +108,72 @@ class Predictor:
         return name
 
     def get(self, name: str, selector: str) -> tuple[LoadedModel, bool]:
-        """The loaded model for ``name@selector`` and whether it is a fallback."""
+        """The loaded model for ``name@selector`` and whether it is a fallback.
+
+        The one resolving query also returns the version's ``trusted`` flag and blob
+        digest, so a cached model whose trust was revoked (or whose digest changed) is
+        evicted on the very next request and re-checked as if loaded for the first time.
+        """
         name = self.check_name(name)
         ref = f"{name}@{selector}"
-        vid, _number = registry.locate(ref)
+        loc = registry.locate(ref)
+        vid, state = loc.id, (loc.trusted, loc.blob)
         key = (name, selector.lower())
         with self._lock:
             lm = self._loaded.get(vid)
+            if lm is not None and _state(lm) != state:
+                self._evict(vid, lm, state)
+                lm = None
             if lm is not None:
                 self._loaded.move_to_end(vid)
                 self._serving[key] = vid
                 return lm, False
             refused = self._refused.get(vid)
-        if refused is not None and time.monotonic() - refused[0] < self.retry_after:
-            return self._fallback(key, ref, refused[1])
+        if (refused is not None and refused[2] == state
+                and time.monotonic() - refused[0] < self.retry_after):
+            return self._fallback(key, ref, vid, refused[1])
         try:
             lm = self._load(vid)
         except IntegrityError as e:  # includes UnsafeModelError
-            why = str(e)
-            log.error("refusing to serve %s: %s", ref, why)
+            log.error("refusing to serve %s: %s", ref, e)
+            why = str(e) if isinstance(e, UnsafeModelError) else "it failed its integrity check"
             with self._lock:
-                self._refused[vid] = (time.monotonic(), why)
-            return self._fallback(key, ref, why)
+                self._refused[vid] = (time.monotonic(), why, state)
+            return self._fallback(key, ref, vid, why)
         with self._lock:
             self._serving[key] = vid
             self._refused.pop(vid, None)
         return lm, False
 
-    def _fallback(self, key: tuple[str, str], ref: str, why: str) -> tuple[LoadedModel, bool]:
+    def _evict(self, vid: str, lm: LoadedModel, state: tuple[bool, str] | None) -> None:
+        """Drop a cached model whose registry state changed (caller holds the lock)."""
+        self._loaded.pop(vid, None)
+        if state is None:
+            what = "was deleted"
+        elif state[1] != lm.version.blob:
+            what = "changed its file digest"
+        else:
+            what = "had its trust " + ("granted" if state[0] else "revoked")
+        log.warning("%s %s since it was loaded: evicted, re-checked before serving again",
+                    lm.version.ref, what)
+
+    def _fallback(
+        self, key: tuple[str, str], ref: str, vid: str, why: str
+    ) -> tuple[LoadedModel, bool]:
         with self._lock:
             prev = self._serving.get(key)
-            lm = None if prev is None else self._loaded.get(prev)
+            lm = None if prev is None or prev == vid else self._loaded.get(prev)
+        if lm is not None and prev is not None:
+            # the previous version must still pass: re-check its trust and digest
+            state = registry.version_state(prev)
+            if state != _state(lm):
+                with self._lock:
+                    self._evict(prev, lm, state)
+                lm = None
         if lm is None:
             raise ModelUnavailableError(
-                f"{ref} names a version that failed its integrity or safety check and no "
-                "earlier version of it is loaded here; it is not served"
+                f"{ref} is not served: the version it names is refused ({why}) and no "
+                "earlier version of it is loaded here"
             )
         return lm, True
 
@@ -197,6 +232,10 @@ class Predictor:
                             for (n, s), v in self._serving.items() if v in self._loaded},
                 "refused": len(self._refused),
             }
+
+
+def _state(lm: LoadedModel) -> tuple[bool, str]:
+    return (lm.version.trusted, lm.version.blob)
 
 
 def _call(lm: LoadedModel, X: Any, proba: bool) -> dict[str, Any]:

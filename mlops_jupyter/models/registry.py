@@ -30,7 +30,7 @@ from mlops_jupyter.models.flavors import LoadPolicy, get_flavor, pick_flavor
 from mlops_jupyter.models.signature import Signature, from_estimator, infer
 from mlops_jupyter.names import entity_name, key
 from mlops_jupyter.refs import parse_version_ref
-from mlops_jupyter.store.sql.models import ANY, ModelVersionRecord
+from mlops_jupyter.store.sql.models import ANY, LocatedVersion, ModelVersionRecord
 from mlops_jupyter.tracking import session
 
 log = logging.getLogger(__name__)
@@ -78,10 +78,16 @@ def get(ref: object) -> ModelVersion:
     return ModelVersion.of(_store().get_model_version(name, version=version, alias=alias))
 
 
-def locate(ref: object) -> tuple[str, int]:
-    """(version id, number) in one query: cheap enough to re-resolve per request."""
+def locate(ref: object) -> LocatedVersion:
+    """(version id, number, trusted, blob) in one query: cheap enough to re-resolve
+    per request."""
     name, version, alias = parse_ref(ref)
     return _store().locate_model_version(name, version=version, alias=alias)
+
+
+def version_state(version_id: str) -> tuple[bool, str] | None:
+    """(trusted, blob) of a version by id, one primary-key query; None if gone."""
+    return _store().model_version_state(version_id)
 
 
 def get_by_id(version_id: str) -> ModelVersion:

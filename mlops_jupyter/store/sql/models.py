@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
@@ -54,6 +54,15 @@ class ModelVersionRecord:
     creator: str | None = None
     aliases: tuple[str, ...] = ()
     dataset_version_ids: tuple[str, ...] = ()
+
+
+class LocatedVersion(NamedTuple):
+    """What serving re-checks on every request (one indexed query)."""
+
+    id: str
+    version: int
+    trusted: bool
+    blob: str
 
 
 @dataclass(frozen=True)
@@ -186,19 +195,21 @@ class SqlModels(SqlCore):
 
     def locate_model_version(
         self, name: str, *, version: int | None = None, alias: str | None = None
-    ) -> tuple[str, int]:
-        """(version id, version number) in one indexed query: what serving re-resolves
-        on every request so that a promotion is served without a restart."""
+    ) -> LocatedVersion:
+        """(version id, number, trusted, blob) in one indexed query: what serving
+        re-resolves on every request, so that a promotion is served without a restart
+        and a revoked trust (or a changed file digest) is noticed at once."""
+        cols = (_MV.c.id, _MV.c.version, _MV.c.trusted, _MV.c.blob)
         if alias is not None:
             q = (
-                select(_MV.c.id, _MV.c.version)
+                select(*cols)
                 .select_from(_AL.join(_RM, _RM.c.id == _AL.c.model_id)
                              .join(_MV, _MV.c.id == _AL.c.version_id))
                 .where(_RM.c.name == name, _AL.c.alias == alias)
             )
         else:
             q = (
-                select(_MV.c.id, _MV.c.version).join(_RM, _RM.c.id == _MV.c.model_id)
+                select(*cols).join(_RM, _RM.c.id == _MV.c.model_id)
                 .where(_RM.c.name == name)
             )
             q = q.where(_MV.c.version == version) if version is not None else q.order_by(
@@ -210,7 +221,15 @@ class SqlModels(SqlCore):
                 model = self._model_row(conn, name)
                 self._version_row(conn, model, version, alias)
                 raise NotFoundError(f"model {name!r} has nothing matching")  # pragma: no cover
-        return row[0], row[1]
+        return LocatedVersion(row[0], row[1], bool(row[2]), row[3])
+
+    def model_version_state(self, version_id: str) -> tuple[bool, str] | None:
+        """(trusted, blob) of one version by primary key; None if it no longer exists."""
+        with self.db.read() as conn:
+            row = conn.execute(
+                select(_MV.c.trusted, _MV.c.blob).where(_MV.c.id == version_id)
+            ).first()
+        return None if row is None else (bool(row[0]), row[1])
 
     def list_models(self) -> list[RegisteredModelRecord]:
         with self.db.read() as conn:
