@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import mlops_jupyter as mj
-from mlops_jupyter.errors import AmbiguousReferenceError, NotFoundError, UsageError
+from mlops_jupyter.errors import NotFoundError, UsageError
 
 
 def _frames(shift: float = 0.0, n: int = 4000, seed: int = 0) -> pd.DataFrame:
@@ -67,8 +67,7 @@ def test_reference_errors(mlops_home, tmp_path) -> None:
     df = _frames()
     mj.datasets.add(df, name="same")
     mj.models.register(LinearRegression().fit(df[["x"]], df["x"]), name="same")
-    with pytest.raises(AmbiguousReferenceError, match="dataset:same"):
-        mj.drift("same", df)
+    assert mj.drift("same", df).options["reference"] == "same@v1"  # the dataset reading wins
     with pytest.raises(UsageError, match="no training dataset"):
         mj.drift("model:same@v1", df)
 
@@ -78,3 +77,22 @@ def test_current_from_csv_path(mlops_home, tmp_path) -> None:
     _frames(0.6, seed=9).to_csv(p, index=False)
     report = mj.drift(_frames(), str(p))
     assert report.drifted_columns == ["x"]
+
+
+def test_design_example_dataset_named_like_its_model(mlops_home) -> None:
+    """DESIGN.md registers model churn on dataset churn@v1, then drifts churn@v1."""
+    from sklearn.linear_model import LinearRegression
+
+    df = _frames()
+    mj.datasets.add(df, name="churn")
+    mj.models.register(LinearRegression().fit(df[["x"]], df["x"]), name="churn", dataset="churn@v1")
+    assert not mj.drift(reference="churn@v1", current=_frames(seed=4)).drifted
+    assert mj.drift("model:churn@v1", _frames(seed=4)).options["reference"].startswith("churn@v1 (trained on")
+
+
+def test_history_of_unknown_subject_names_what_exists(mlops_home) -> None:
+    mj.datasets.add(_frames(), name="known")
+    assert len(mj.drift_history("known")) == 0  # exists, no reports yet
+    mj.drift("known@v1", _frames(seed=2))
+    with pytest.raises(NotFoundError, match="dataset:known"):
+        mj.drift_history("nope")

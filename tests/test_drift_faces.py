@@ -51,3 +51,19 @@ def test_magic_drift_uses_notebook_variables() -> None:
         VERBS["drift"].handler(ip, ["ref_df", "nosuchvar"], None)
     with pytest.raises(UsageError, match="Usage"):
         VERBS["drift"].handler(ip, ["ref_df"], None)
+
+
+def test_unreadable_table_files_are_one_clear_error(mlops_home, tmp_path, capsys) -> None:
+    mj.datasets.add(_df(0, 0), name="train")
+    (tmp_path / "bad.parquet").write_bytes(b"garbage")
+    (tmp_path / "bin.csv").write_bytes(b"\xff\xfe\x00\x01binary")
+    (tmp_path / "empty.csv").write_bytes(b"")
+    (tmp_path / "bad.json").write_text("{bad json")
+    for name in ("bad.parquet", "bin.csv", "empty.csv", "bad.json", "missing.csv"):
+        path = str(tmp_path / name)
+        assert main(["drift", "train@v1", path]) == 2, name
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and name in err
+        assert main(["dataset", "validate", path, "train@v1"]) == 2, name
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and name in err

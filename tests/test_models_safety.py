@@ -152,3 +152,19 @@ def test_a_file_that_is_not_skops_is_refused(mlops_home) -> None:
         mj.models.load("evil@v1")
     assert not os.path.exists("pwned.txt")
     assert "sklearn" in flavors.flavors() and "pickle" in flavors.flavors()
+
+
+def test_random_forest_loads_without_trust_thanks_to_vetted_tree_types(mlops_home) -> None:
+    import numpy as np
+    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+
+    import mlops_jupyter as mj
+    from mlops_jupyter.models.flavors import VETTED_TYPES
+
+    X = np.random.RandomState(0).rand(60, 3)
+    y = (X[:, 0] > 0.5).astype(int)
+    for i, est in enumerate([RandomForestClassifier(5, random_state=0), HistGradientBoostingClassifier(max_iter=5)]):
+        v = mj.models.register(est.fit(X, y), name=f"forest{i}", run=False)
+        assert not v.trusted and not (set(v.flavor_meta["untrusted_types"]) & VETTED_TYPES)
+        back = mj.models.load(v.ref)
+        assert (back.predict(X) == est.predict(X)).all()

@@ -283,3 +283,31 @@ def test_run_display_escapes_user_text(mlops_home) -> None:
         mj.log_metric("m", 1.0)
     html = mj.get_run(run.id)._repr_html_()
     assert "<img" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+
+
+def test_cli_escapes_terminal_control_codes(mlops_home, capsys) -> None:
+    from mlops_jupyter.cli import main
+
+    with pytest.raises(UsageError, match="printable"):
+        mj.start_run("evil\x1b]0;pwned\x07\x1b[2J")
+    with mj.start_run("ok", params={"p": "\x1b[31mRED"}, tags={"t": "\x1b[2Jx"}) as run:
+        mj.log_metric("m", 1.0)
+    assert main(["runs"]) == 0
+    assert main(["show", run.id]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\\x1b[31mRED" in out
+
+
+def test_limit_is_validated_once_for_every_face(mlops_home, capsys) -> None:
+    from mlops_jupyter.cli import main
+
+    for i in range(4):
+        with mj.start_run(f"r{i}"):
+            mj.log_metric("m", i)
+    assert list(mj.runs(limit=2)["name"]) == ["r3", "r2"]  # newest first
+    assert list(mj.runs(limit=2, sort="m", ascending=True)["name"]) == ["r0", "r1"]  # sort, then limit
+    for bad in (0, -1, "5", True):
+        with pytest.raises(UsageError, match="positive whole number"):
+            mj.runs(limit=bad)
+    assert main(["runs", "--limit", "-1"]) == 2
+    assert "positive whole number" in capsys.readouterr().err

@@ -8,14 +8,23 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 
+# C0 and C1 control characters (ESC, BEL, CSI…) would let stored text repaint or retitle
+# the user's terminal: they are shown escaped, as \x1b.
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x00, 0x20), *range(0x7F, 0xA0))}
+
+
+def safe(text: str) -> str:
+    return text.translate(_CONTROL)
+
+
 def fmt(v: Any) -> str:
     if v is None:
         return ""
     if isinstance(v, float):
         if math.isnan(v):
-            return "nan" if v != v else ""
+            return ""  # missing (no value for this run) prints as an empty cell
         return f"{v:.6g}"
-    return str(v)
+    return safe(str(v))
 
 
 def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], max_width: int = 40) -> None:
@@ -24,7 +33,7 @@ def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], max_width
     for r in cells:
         for i, c in enumerate(r):
             widths[i] = max(widths[i], len(c))
-    line = "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))
+    line = "  ".join(safe(c).ljust(w) for c, w in zip(columns, widths, strict=True))
     print(line.rstrip())
     print("  ".join("-" * w for w in widths))
     for r in cells:
@@ -35,7 +44,7 @@ def print_kv(items: Iterable[tuple[str, Any]]) -> None:
     items = list(items)
     width = max((len(k) for k, _ in items), default=0)
     for k, v in items:
-        print(f"{k.ljust(width)}  {fmt(v)}")
+        print(f"{safe(k).ljust(width)}  {fmt(v)}")
 
 
 def print_json(obj: Any) -> None:

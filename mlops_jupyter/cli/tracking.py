@@ -39,9 +39,7 @@ def register(sub: Any) -> None:
 def cmd_runs(args: argparse.Namespace) -> int:
     from mlops_jupyter.tracking import runs
 
-    df = runs(experiment=args.experiment, filter=args.filter, sort=args.sort)
-    if args.limit:
-        df = df.head(args.limit)
+    df = runs(experiment=args.experiment, filter=args.filter, sort=args.sort, limit=args.limit)
     if args.json:
         print(df.to_json(orient="records", date_format="iso", default_handler=str))
         return 0

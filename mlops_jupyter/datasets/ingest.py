@@ -298,23 +298,38 @@ def _read_tabular(path: Path, size: int, profile: bool | None) -> pd.DataFrame |
 
 
 def read_table_file(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read CSV/TSV/Parquet/Feather/JSON by extension (used by add and the CLI)."""
+    """Read CSV/TSV/Parquet/Feather/JSON by extension (used by add, drift and the CLI).
+
+    Any failure to read — missing, unreadable, empty, not text, not valid Parquet — is
+    one :class:`UsageError` naming the file and what the parser said.
+    """
     import pandas as pd
 
-    suffix = Path(path).suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        return pd.read_parquet(path)
-    if suffix in (".feather", ".arrow"):
-        return pd.read_feather(path)
-    if suffix == ".tsv":
-        return pd.read_csv(path, sep="\t")
-    if suffix in (".json", ".jsonl"):
-        return pd.read_json(path, lines=suffix == ".jsonl")
-    if suffix == ".csv":
-        return pd.read_csv(path)
-    raise UsageError(
-        f"cannot read {str(path)!r} as a table: use .csv, .tsv, .parquet, .feather or .json"
-    )
+    p = Path(path)
+    suffix = p.suffix.lower()
+    readers = {
+        ".parquet": pd.read_parquet, ".pq": pd.read_parquet,
+        ".feather": pd.read_feather, ".arrow": pd.read_feather,
+        ".tsv": lambda f: pd.read_csv(f, sep="\t"), ".csv": pd.read_csv,
+        ".json": pd.read_json, ".jsonl": lambda f: pd.read_json(f, lines=True),
+    }
+    reader = readers.get(suffix)
+    if reader is None:
+        raise UsageError(
+            f"cannot read {str(p)!r} as a table: use .csv, .tsv, .parquet, .feather, "
+            ".json or .jsonl"
+        )
+    if not p.is_file():
+        raise UsageError(f"no file at {str(p)!r}" if not p.exists() else f"{str(p)!r} is not a regular file")
+    try:
+        return reader(p)
+    except MemoryError:
+        raise
+    except Exception as e:  # noqa: BLE001 - pandas/pyarrow raise many types for bad files
+        detail = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
+        raise UsageError(
+            f"cannot read {str(p)!r} as a {suffix[1:].upper()} table: {detail}"
+        ) from None
 
 
 # -- folders --------------------------------------------------------------------------

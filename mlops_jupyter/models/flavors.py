@@ -130,6 +130,18 @@ def _is_sklearn(obj: Any) -> bool:
     return isinstance(obj, BaseEstimator)
 
 
+#: scikit-learn's own compiled tree structures and numpy's dtype. skops lists them as
+#: "untrusted" only because they are not plain Python classes; rebuilding one takes
+#: numpy arrays (or a dtype string) and calls no user-chosen function, so they are
+#: vetted here once instead of asking every user to trust every random forest.
+#: Anything else still needs explicit trust.
+VETTED_TYPES = frozenset({
+    "numpy.dtype",
+    "sklearn.tree._tree.Tree",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+})
+
+
 def _skops_save(obj: Any) -> tuple[bytes, dict[str, Any]]:
     import skops.io as sio
 
@@ -140,7 +152,7 @@ def _skops_save(obj: Any) -> tuple[bytes, dict[str, Any]]:
             f"skops cannot save this {type(obj).__name__}: {e}; for objects skops does "
             "not support, pass flavor='pickle' (loading will then require trust)"
         ) from None
-    untrusted = sorted(sio.get_untrusted_types(data=data))
+    untrusted = sorted(set(sio.get_untrusted_types(data=data)) - VETTED_TYPES)
     return data, {"format": "skops", "untrusted_types": untrusted}
 
 
@@ -154,7 +166,7 @@ def _skops_load(data: bytes, meta: dict[str, Any], policy: LoadPolicy) -> Any:
             f"{policy.ref or 'model'}: not a readable skops file ({type(e).__name__}); "
             "nothing was loaded"
         ) from None
-    allowed = set(policy.trusted_types)
+    allowed = set(policy.trusted_types) | VETTED_TYPES
     if policy.trusted_version:
         # the bytes were hash-verified, so these are exactly the types recorded (and
         # reviewed) when the version was marked trusted

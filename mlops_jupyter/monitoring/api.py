@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops_jupyter.errors import AmbiguousReferenceError, NotFoundError, UsageError
+from mlops_jupyter.errors import NotFoundError, UsageError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -92,20 +92,19 @@ def _resolve(obj: Any, role: str) -> _Side:
 
 
 def _guess(ref: str, role: str) -> _Side:
-    """A bare ``name@sel``: a dataset or (for the reference) a model, never silently both."""
+    """A bare ``name@sel`` is a dataset version (the reference grammar's reading); only
+    when no dataset has that name is a model of that name tried (the reference side
+    only). ``model:`` and ``dataset:`` prefixes say it explicitly."""
     from mlops_jupyter import datasets, models
 
     name = ref.partition("@")[0]
-    is_dataset = name in set(datasets.list_datasets()["name"]) if len(datasets.list_datasets()) else False
-    is_model = role == "reference" and name in set(models.list_models()["name"]) if len(models.list_models()) else False
-    if is_dataset and is_model:
-        raise AmbiguousReferenceError(
-            f"{ref!r} names both a dataset and a model: write dataset:{ref} or model:{ref}"
-        )
-    if is_model:
-        return _model_side(ref)
-    if is_dataset:
+    known = datasets.list_datasets()
+    if len(known) and name in set(known["name"]):
         return _dataset_side(ref)
+    if role == "reference":
+        registered = models.list_models()
+        if len(registered) and name in set(registered["name"]):
+            return _model_side(ref)
     raise NotFoundError(
         f"{role} {ref!r} is neither a dataset nor a registered model (nor an existing file); "
         "give a DataFrame, a dataset ref (name@v3), model:name@alias, or a CSV/Parquet path"
@@ -183,7 +182,20 @@ def drift_history(subject: str | None = None) -> pd.DataFrame:
         if sep and k in ("model", "dataset"):
             kind, name = k, rest
         name = name.partition("@")[0]
-    recs = get_store().list_drift_reports(kind, name)
+    st = get_store()
+    recs = st.list_drift_reports(kind, name)
+    if not recs and name:
+        from mlops_jupyter import datasets, models
+
+        ds = datasets.list_datasets()
+        ms = models.list_models()
+        exists = (len(ds) and name in set(ds["name"])) or (len(ms) and name in set(ms["name"]))
+        if not exists:
+            subjects = sorted({f"{r.subject_kind}:{r.subject}" for r in st.list_drift_reports() if r.subject})
+            raise NotFoundError(
+                f"no dataset or model named {name!r}; subjects with drift reports: "
+                f"{', '.join(subjects) or '(none yet)'}"
+            )
     return pd.DataFrame(
         {
             "report_id": [r.id for r in recs],

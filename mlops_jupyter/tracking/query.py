@@ -52,8 +52,13 @@ def runs(
 
     st = get_store()
     st.reap_stale_runs()
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise UsageError(f"limit must be a positive whole number, got {limit!r}")
+    # newest-first LIMIT in SQL, unless a filter or sort must see every run first
+    sql_limit = limit if not (filter or sort) else None
     raw = st.runs_raw(
-        _experiment_ids(experiment), job_id=job, parent_id=parent, limit=limit, summary_only=True
+        _experiment_ids(experiment), job_id=job, parent_id=parent, limit=sql_limit,
+        summary_only=True,
     )
     rows = raw["runs"]
     n = len(rows)
@@ -123,6 +128,8 @@ def runs(
             )
         asc = ascending if ascending is not None else not col.startswith("metrics.")
         df = df.sort_values(col, ascending=asc, na_position="last", kind="stable")
+    if limit is not None:
+        df = df.head(limit)
     return df.reset_index(drop=True)
 
 

@@ -96,8 +96,13 @@ def start_run(
             f"run {parent.id[:8]} ({parent.name or 'unnamed'}) is still active: end it "
             "first (mj.end_run()), or pass nested=True to start a child run"
         )
-    if name is not None and (not isinstance(name, str) or len(name) > 256 or "\x00" in name):
-        raise UsageError("run name must be a string of at most 256 characters")
+    if name is not None and (
+        not isinstance(name, str) or len(name) > 256 or any(not c.isprintable() for c in name)
+    ):
+        raise UsageError(
+            "run name must be a string of at most 256 printable characters (no control "
+            f"characters), got {name!r}"
+        )
     exp_name = names.experiment_name(experiment) if experiment else current_experiment()
     st = get_store()
     exp = st.get_or_create_experiment(exp_name)
