@@ -7,7 +7,6 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-
 # C0 and C1 control characters (ESC, BEL, CSI…) would let stored text repaint or retitle
 # the user's terminal: they are shown escaped, as \x1b.
 _CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x00, 0x20), *range(0x7F, 0xA0))}
