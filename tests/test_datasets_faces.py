@@ -106,3 +106,22 @@ def test_magic_verbs(ip, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     ]:
         with pytest.raises(UsageError, match=text):
             ip.run_line_magic("mlops", line)
+
+
+def test_cli_load_to_a_missing_folder_is_one_clear_error(
+    mlops_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    f = csv(tmp_path)
+    assert main(["dataset", "add", str(f), "--name", "raw"]) == 0
+    assert main(["dataset", "add", str(f), "--name", "tab", "--table"]) == 0
+    capsys.readouterr()
+    for ref, name in (("tab@v1", "out.parquet"), ("tab@v1", "out.csv"), ("raw@v1", "out.csv")):
+        out = tmp_path / "nonexistent" / "dir" / name
+        assert main(["dataset", "load", ref, "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert "does not exist" in err and str(out.parent) in err and "Traceback" not in err
+    assert not (tmp_path / "nonexistent").exists()
+    out = tmp_path / "t.parquet"
+    assert main(["dataset", "load", "tab@v1", "--out", str(out)]) == 0
+    assert len(pd.read_parquet(out)) == 30
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []

@@ -150,6 +150,31 @@ def test_cli_model_commands_and_exit_codes(mlops_home: Path, tmp_path: Path) -> 
     assert mj.models.get("copy@v1").trusted
 
 
+def test_cli_export_is_atomic_refuses_overwrite_and_bad_paths(mlops_home: Path, tmp_path: Path) -> None:
+    _register_two(mlops_home)
+    missing = tmp_path / "nonexistent" / "x.skops"
+    code, out, err = cli("model", "export", "churn@v1", str(missing))
+    assert code == 2 and "Traceback" not in err and str(missing.parent) in err
+    assert "does not exist" in err and not missing.parent.exists()
+    dest = tmp_path / "m.skops"
+    dest.write_bytes(b"precious")
+    code, _, err = cli("model", "export", "churn@v1", str(dest))
+    assert code == 2 and "already exists" in err and "--force" in err
+    assert dest.read_bytes() == b"precious"
+    assert cli("model", "export", "churn@v1", str(dest), "--force")[0] == 0
+    assert dest.read_bytes() == mj.get_store().blobs.get_bytes(mj.models.get("churn@v1").blob)
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []  # no temp left
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    os.chmod(ro, 0o500)
+    try:
+        if not os.access(ro, os.W_OK):  # root writes anywhere
+            code, _, err = cli("model", "export", "churn@v1", str(ro / "x.skops"))
+            assert code == 2 and "cannot write" in err and "Traceback" not in err
+    finally:
+        os.chmod(ro, 0o700)
+
+
 def test_cli_serve_refuses_public_bind_without_token(mlops_home: Path) -> None:
     _register_two(mlops_home)
     env = {k: v for k, v in os.environ.items() if k != "MLOPS_SERVE_TOKEN"}

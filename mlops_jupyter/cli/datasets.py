@@ -156,28 +156,43 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 def cmd_load(args: argparse.Namespace) -> int:
     from mlops_jupyter import datasets
+    from mlops_jupyter._files import write_atomic
     from mlops_jupyter.errors import UsageError
 
     v = datasets.get(args.ref)
-    out = Path(args.out)
+    out = Path(args.out).expanduser()
     if v.kind == "dataframe":
-        df = datasets.load(v)
         suffix = out.suffix.lower()
-        if suffix in (".parquet", ".pq"):
-            df.to_parquet(out)
-        elif suffix == ".csv":
-            df.to_csv(out, index=any(n is not None for n in df.index.names))
-        else:
+        if suffix not in (".parquet", ".pq", ".csv"):
             raise UsageError(f"--out for a DataFrame version must end in .parquet or .csv, got {args.out!r}")
+        _check_parent(out)
+        df = datasets.load(v)
+        if suffix == ".csv":
+            index = any(n is not None for n in df.index.names)
+            write_atomic(out, lambda tmp: df.to_csv(tmp, index=index), overwrite=True)
+        else:
+            write_atomic(out, lambda tmp: df.to_parquet(tmp), overwrite=True)
     elif v.kind == "file":
+        target = out / Path(v.source or v.digest).name if out.is_dir() else out
+        _check_parent(target)
         src = datasets.load(v)
-        target = out / src.name if out.is_dir() else out
-        shutil.copyfile(src, target)
+        write_atomic(target, lambda tmp: shutil.copyfile(src, tmp), overwrite=True)
         out = target
     else:
-        datasets.load(v, dest=out)
+        _check_parent(out)
+        try:
+            datasets.load(v, dest=out)
+        except OSError as e:
+            raise UsageError(f"cannot write {str(out)!r}: {e.strerror or type(e).__name__}") from None
     print(f"{v.ref} -> {out}")
     return 0
+
+
+def _check_parent(out: Path) -> None:
+    from mlops_jupyter.errors import UsageError
+
+    if not out.parent.is_dir():
+        raise UsageError(f"cannot write {str(out)!r}: folder {str(out.parent)!r} does not exist")
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

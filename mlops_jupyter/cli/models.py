@@ -72,7 +72,8 @@ def register(sub: Any) -> None:
 
     p = acts.add_parser("export", help="write a version's verified model file to a path")
     p.add_argument("ref")
-    p.add_argument("dest")
+    p.add_argument("dest", help="a file path, or a folder to write NAME-vN.skops into")
+    p.add_argument("--force", action="store_true", help="replace an existing file")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("serve", help="serve models over REST (FastAPI + uvicorn)")
@@ -228,18 +229,11 @@ def cmd_rules(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    from mlops_jupyter.models.registry import export
 
-    from mlops_jupyter import models
-    from mlops_jupyter.models.registry import verified_bytes
-
-    mv = models.get(args.ref)
-    data = verified_bytes(mv)  # re-hashed against the registry
-    dest = Path(args.dest)
-    if dest.is_dir():
-        dest = dest / f"{mv.name}-v{mv.version}.{'skops' if mv.flavor == 'sklearn' else mv.flavor}"
-    dest.write_bytes(data)
-    print(f"wrote {mv.ref} to {dest} ({len(data)} bytes, hash verified)")
+    mv, dest = export(args.ref, args.dest, overwrite=args.force,
+                      exists_hint="pass --force to replace it")
+    print(f"wrote {mv.ref} to {dest} ({dest.stat().st_size} bytes, hash verified)")
     return 0
 
 

@@ -16,6 +16,7 @@ import sys
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from mlops_jupyter.errors import (
@@ -296,6 +297,24 @@ def load_version(mv: ModelVersionRecord, trusted_types: Sequence[str] = ()) -> A
     obj = get_flavor(mv.flavor).load(data, mv.flavor_meta, policy)
     _warn_versions(mv)
     return obj
+
+
+def export(ref: object, dest: Any, *, overwrite: bool = False,
+           exists_hint: str = "pass overwrite=True to replace it") -> tuple[ModelVersion, Path]:
+    """Write a version's model file (hash-verified) to ``dest`` — a file path, or a
+    folder to write ``NAME-vN.skops`` (or ``.pickle``…) into. The write is atomic (a
+    temporary file in the same folder, then renamed); an existing file is kept unless
+    ``overwrite``; an unwritable path is one :class:`UsageError` naming it."""
+    from mlops_jupyter._files import write_atomic
+
+    mv = get(ref)
+    data = verified_bytes(mv)  # re-hashed against the registry
+    path = Path(dest).expanduser()
+    if path.is_dir():
+        path = path / f"{mv.name}-v{mv.version}.{'skops' if mv.flavor == 'sklearn' else mv.flavor}"
+    write_atomic(path, lambda tmp: tmp.write_bytes(data), overwrite=overwrite,
+                 exists_hint=exists_hint)
+    return mv, path
 
 
 def load(ref: object, *, trusted_types: Sequence[str] = ()) -> Any:
