@@ -9,9 +9,22 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlops_jupyter.store.entities import Artifact, Experiment, MetricPoint, Run
+
+if TYPE_CHECKING:  # the records are defined beside their SQL; only names are needed here
+    from mlops_jupyter.store.sql.datasets import CachedHash, DatasetVersionRecord, NewVersion
+    from mlops_jupyter.store.sql.drift import DriftRecord
+    from mlops_jupyter.store.sql.jobs import JobRecord
+    from mlops_jupyter.store.sql.models import (
+        AliasCheck,
+        AuditRecord,
+        DatasetLineage,
+        LocatedVersion,
+        ModelVersionRecord,
+        RegisteredModelRecord,
+    )
 
 #: one metric point as buffered: (key, value, step, timestamp)
 PointTuple = tuple[str, float, int, float]
@@ -81,5 +94,175 @@ class RunStore(ABC):
     def reap_stale_runs(self) -> int: ...
 
 
-class AbstractStore(RunStore, ABC):
-    """Everything the domain modules may ask of a store."""
+class DatasetStore(ABC):
+    """Dataset versions, their lineage and the file-hash cache."""
+
+    @abstractmethod
+    def find_dataset_blob(self, digest: str) -> tuple[str, int | None] | None: ...
+
+    @abstractmethod
+    def find_dataset_version(self, name: str, digest: str) -> DatasetVersionRecord | None: ...
+
+    @abstractmethod
+    def create_dataset_version(self, new: NewVersion) -> tuple[DatasetVersionRecord, bool]: ...
+
+    @abstractmethod
+    def record_dataset_use(self, run_id: str, version_id: str, role: str = "input") -> None: ...
+
+    @abstractmethod
+    def get_dataset_version_by_id(self, version_id: str) -> DatasetVersionRecord: ...
+
+    @abstractmethod
+    def resolve_dataset_version(
+        self, name: str, *, version: int | None = None, prefix: str | None = None,
+    ) -> DatasetVersionRecord: ...
+
+    @abstractmethod
+    def list_dataset_versions(self, name: str | None = None) -> list[DatasetVersionRecord]: ...
+
+    @abstractmethod
+    def dataset_summaries(self) -> list[dict[str, Any]]: ...
+
+    @abstractmethod
+    def dataset_lineage(self, version_id: str) -> dict[str, list[dict[str, Any]]]: ...
+
+    @abstractmethod
+    def run_dataset_versions(self, run_id: str, role: str | None = "input") -> list[DatasetVersionRecord]: ...
+
+    @abstractmethod
+    def cached_file_hashes(self, host: str, paths: Iterable[str]) -> dict[str, CachedHash]: ...
+
+    @abstractmethod
+    def remember_file_hashes(self, host: str, entries: Sequence[CachedHash]) -> None: ...
+
+
+
+class ModelStore(ABC):
+    """Registered models, versions, aliases, rules and the audit log."""
+
+    @abstractmethod
+    def get_model_version(
+        self, name: str, *, version: int | None = None, alias: str | None = None
+    ) -> ModelVersionRecord: ...
+
+    @abstractmethod
+    def get_model_version_by_id(self, version_id: str) -> ModelVersionRecord: ...
+
+    @abstractmethod
+    def locate_model_version(
+        self, name: str, *, version: int | None = None, alias: str | None = None
+    ) -> LocatedVersion: ...
+
+    @abstractmethod
+    def model_version_state(self, version_id: str) -> tuple[bool, str] | None: ...
+
+    @abstractmethod
+    def list_models(self) -> list[RegisteredModelRecord]: ...
+
+    @abstractmethod
+    def list_model_versions(self, name: str) -> list[ModelVersionRecord]: ...
+
+    @abstractmethod
+    def model_rules(self, name: str) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def model_audit(self, name: str, alias: str | None = None) -> list[AuditRecord]: ...
+
+    @abstractmethod
+    def model_dataset_lineage(self, dataset_version_ids: Iterable[str]) -> list[DatasetLineage]: ...
+
+    @abstractmethod
+    def model_run_inputs(self, run_id: str) -> list[str]: ...
+
+    @abstractmethod
+    def model_versions_of_run(self, run_id: str) -> list[tuple[str, int]]: ...
+
+    @abstractmethod
+    def create_model_version(
+        self, name: str, *, blob: str, size: int, flavor: str, user: str | None,
+        run_id: str | None = None, flavor_meta: Mapping[str, Any] | None = None,
+        signature: Mapping[str, Any] | None = None, metrics: Mapping[str, Any] | None = None,
+        requirements: Mapping[str, str] | None = None, tags: Mapping[str, str] | None = None,
+        description: str | None = None, dataset_version_ids: Sequence[str] = (),
+        model_description: str | None = None,
+    ) -> ModelVersionRecord: ...
+
+    @abstractmethod
+    def move_alias(
+        self, name: str, alias: str, *, version: int | None, user: str | None,
+        reason: str | None, expected_current: Any = ..., check: AliasCheck | None = None,
+        action: str = "promote",
+    ) -> AuditRecord: ...
+
+    @abstractmethod
+    def set_model_trusted(
+        self, name: str, version: int, *, trusted: bool, user: str | None, reason: str | None
+    ) -> AuditRecord: ...
+
+    @abstractmethod
+    def set_model_rules(
+        self, name: str, alias: str, rules: Mapping[str, Any] | None, *, user: str | None,
+        reason: str | None,
+    ) -> AuditRecord: ...
+
+
+
+class JobStore(ABC):
+    """Notebook jobs."""
+
+    @abstractmethod
+    def create_job(
+        self, *, kind: str, template: str, name: str | None = None,
+        template_digest: str | None = None, parameters: Mapping[str, Any] | None = None,
+        gates: list[dict[str, Any]] | None = None, parent_id: str | None = None,
+        kernel: str | None = None, timeout: float | None = None,
+        output_path: str | None = None, cells_total: int | None = None,
+        source_run_id: str | None = None, details: Mapping[str, Any] | None = None,
+        user: str | None = None, job_id: str | None = None,
+    ) -> JobRecord: ...
+
+    @abstractmethod
+    def update_job(self, job_id: str, **values: Any) -> None: ...
+
+    @abstractmethod
+    def finish_job(
+        self, job_id: str, status: str, *, error: Mapping[str, Any] | None = None,
+        ended_by: str = "job", **values: Any,
+    ) -> JobRecord: ...
+
+    @abstractmethod
+    def resolve_job_id(self, ref: str) -> str: ...
+
+    @abstractmethod
+    def get_job(self, ref: str) -> JobRecord: ...
+
+    @abstractmethod
+    def list_jobs(
+        self, *, parent_id: str | None = None, kind: str | None = None,
+        status: str | None = None, limit: int | None = 100,
+    ) -> list[JobRecord]: ...
+
+    @abstractmethod
+    def reap_stale_jobs(self) -> int: ...
+
+
+
+class DriftStore(ABC):
+    """Saved drift reports."""
+
+    @abstractmethod
+    def save_drift_report(
+        self, *, report: bytes, drifted: bool, share: float | None, subject_kind: str | None,
+        subject: str | None, reference: str | None, current: str | None, run_id: str | None,
+    ) -> DriftRecord: ...
+
+    @abstractmethod
+    def list_drift_reports(self, subject_kind: str | None = None, subject: str | None = None) -> list[DriftRecord]: ...
+
+    @abstractmethod
+    def get_drift_report(self, report_id: str) -> DriftRecord: ...
+
+
+class AbstractStore(RunStore, DatasetStore, ModelStore, JobStore, DriftStore, ABC):
+    """Everything the domain modules may ask of a store. A new back end implements
+    these; :class:`mlops_jupyter.store.sql.SqlStore` is the one that ships."""
