@@ -40,18 +40,14 @@ def cmd_drift(args: argparse.Namespace) -> int:
     )
     if args.json:
         doc = report.to_dict()
-        pred = getattr(report, "prediction", None)
-        if pred is not None:
-            doc["prediction"] = pred.to_dict()
         print(json.dumps(doc, indent=2, sort_keys=True, allow_nan=False))
     else:
         print(report.summary())
         frame = report.to_frame()
         cols = [c for c in ("column", "kind", "drifted", "statistic", "score", "threshold", "note") if c in frame.columns]
         print_table(cols, frame[cols].itertuples(index=False))
-        pred = getattr(report, "prediction", None)
-        if pred is not None:
-            print("\n" + pred.summary())
+        if report.prediction is not None:
+            print("\n" + report.prediction.summary())
         if report.performance:
             print("\nperformance")
             for metric, v in report.performance.items():

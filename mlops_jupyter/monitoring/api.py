@@ -145,7 +145,7 @@ def drift(
     report.options["current"] = cur.ref or "DataFrame"
     if ref.model is not None:
         pred = compute_prediction_drift(ref.model, ref.frame, cur.frame, label=label)
-        report.prediction = pred  # type: ignore[attr-defined]
+        report.prediction = pred
         report.performance = pred.performance
     if save or (save is None and ref.kind is not None):
         _save(report, ref, cur)
@@ -156,9 +156,6 @@ def _save(report: DriftReport, ref: _Side, cur: _Side) -> None:
     from mlops_jupyter.tracking.session import active_run, get_store
 
     doc = report.to_dict()
-    pred = getattr(report, "prediction", None)
-    if pred is not None:
-        doc["prediction"] = pred.to_dict()
     run = active_run()
     rec = get_store().save_drift_report(
         report=json.dumps(doc, allow_nan=False, sort_keys=True).encode(), drifted=report.drifted,
@@ -218,9 +215,4 @@ def load_report(report_id: str) -> DriftReport:
 
     st = get_store()
     rec = st.get_drift_report(report_id)
-    doc = json.loads(st.read_blob(rec.report_blob))
-    pred = doc.pop("prediction", None)
-    report = DriftReport.from_dict(doc)
-    if pred is not None:
-        report.prediction = DriftReport.from_dict(pred)  # type: ignore[attr-defined]
-    return report
+    return DriftReport.from_dict(json.loads(st.read_blob(rec.report_blob)))
