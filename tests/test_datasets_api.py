@@ -132,6 +132,39 @@ def test_named_index_is_kept(mlops_home: Path) -> None:
     pd.testing.assert_frame_equal(back, df, check_dtype=False)
 
 
+def test_unnamed_label_index_is_dropped_with_one_warning(mlops_home: Path) -> None:
+    import warnings
+
+    df = frame().drop(columns="signup")
+    dated = df.set_axis(pd.date_range("2024-01-01", periods=len(df), freq="h"))
+    with pytest.warns(UserWarning, match="unnamed DatetimeIndex was not versioned") as rec:
+        v = mj.datasets.add(dated, name="ts")
+    mine = [w for w in rec if "was not versioned" in str(w.message)]
+    assert len(mine) == 1 and mine[0].filename == __file__  # points at the caller
+    assert "rename_axis" in str(mine[0].message) and "reset_index" in str(mine[0].message)
+    shifted = df.set_axis(pd.date_range("2025-06-01", periods=len(df), freq="D"))
+    with pytest.warns(UserWarning, match="same values under another index"):
+        assert mj.datasets.add(shifted, name="ts").ref == v.ref
+    with warnings.catch_warnings():  # no warning: named, default, or integer leftovers
+        warnings.simplefilter("error")
+        mj.datasets.add(dated.rename_axis("when"), name="ts2")
+        mj.datasets.add(df, name="plain")
+        mj.datasets.add(df[df["id"] % 2 == 0], name="filtered")
+        mj.datasets.add(dated.reset_index(drop=True), name="plain")
+
+
+def test_dataset_names_differing_only_in_case_are_refused(mlops_home: Path, tmp_path: Path) -> None:
+    mj.datasets.add(frame(), name="churn")
+    with pytest.raises(InvalidNameError, match="differs only in letter case.*'churn'"):
+        mj.datasets.add(frame(60, seed=1), name="CHURN")
+    f = tmp_path / "d.csv"
+    frame().to_csv(f, index=False)
+    with pytest.raises(InvalidNameError, match="'churn'"):
+        mj.datasets.add(f, name="Churn")
+    assert list(mj.datasets.list()["name"]) == ["churn"]
+    assert mj.datasets.add(frame(60, seed=1), name="churn").ref == "churn@v2"
+
+
 def test_schema_and_profile_recorded(mlops_home: Path) -> None:
     df = frame()
     df.loc[2, "amount"] = np.nan

@@ -123,6 +123,7 @@ def _add_frame(
     check_frame(df)
     if keys:
         _check_keys(df, keys)
+    _warn_unnamed_index(df)
     try:
         table = hashing.to_arrow(df)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as e:
@@ -152,6 +153,47 @@ def _add_frame(
     )
     rec, created = st.create_dataset_version(new)
     return DatasetVersion.from_record(rec, created=created)
+
+
+def _warn_unnamed_index(df: pd.DataFrame) -> None:
+    """Say so when an unnamed index that carries labels is dropped.
+
+    Only named index levels are versioned. An unnamed integer index is the usual
+    leftover of filtering, sampling or concatenation and is dropped without a word; an
+    unnamed index of dates, strings, floats… (or a MultiIndex) is more likely data, so
+    its loss — and that re-adding the same values under another index returns the old
+    version — is announced once per add.
+    """
+    import pandas as pd
+
+    idx = df.index
+    if any(n is not None for n in idx.names):
+        return  # named levels are stored (unnamed sibling levels with them)
+    if not isinstance(idx, pd.MultiIndex) and (
+        pd.api.types.is_integer_dtype(idx.dtype) or len(idx) == 0
+    ):
+        return
+    import warnings
+
+    kind = type(idx).__name__
+    warnings.warn(
+        f"the DataFrame's unnamed {kind} was not versioned (only named index levels are "
+        "stored, so the same values under another index are the same version). To keep "
+        "it, name it (df.rename_axis('date')) or make it a column (df.reset_index()); "
+        "df.reset_index(drop=True) drops it without this warning",
+        UserWarning, stacklevel=_user_stacklevel(),
+    )
+
+
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` of the first caller outside this package (the user's cell)."""
+    import sys
+
+    pkg = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    f, level = sys._getframe(2), 2  # 1 is the caller of warnings.warn
+    while f is not None and os.path.abspath(f.f_code.co_filename).startswith(pkg + os.sep):
+        f, level = f.f_back, level + 1
+    return level
 
 
 def _check_keys(df: pd.DataFrame, keys: list[str]) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
-from mlops_jupyter.errors import AmbiguousReferenceError, NotFoundError
+from mlops_jupyter.errors import AmbiguousReferenceError, InvalidNameError, NotFoundError
 from mlops_jupyter.store import schema as S
 from mlops_jupyter.store.sql.core import SqlCore, chunks, dumps, loads
 
@@ -146,6 +146,18 @@ class SqlDatasets(SqlCore):
 
         def tx(conn: Connection) -> tuple[str, bool]:
             now = time.time()
+            # same rule as model names, checked inside the creating transaction: names
+            # differing only in letter case would share a checkout folder on
+            # case-insensitive filesystems (.mlops/checkouts/CHURN vs churn)
+            clash = conn.execute(
+                select(ds.c.name).where(func.lower(ds.c.name) == new.name.lower())
+                .order_by(ds.c.name != new.name).limit(1)
+            ).scalar()
+            if clash is not None and clash != new.name:
+                raise InvalidNameError(
+                    f"dataset name {new.name!r} differs only in letter case from the existing "
+                    f"dataset {clash!r}: use {clash!r}"
+                )
             self._upsert(conn, S.datasets, [{
                 "id": uuid.uuid4().hex, "name": new.name, "description": new.description,
                 "created_at": now,
