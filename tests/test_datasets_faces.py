@@ -125,3 +125,25 @@ def test_cli_load_to_a_missing_folder_is_one_clear_error(
     assert main(["dataset", "load", "tab@v1", "--out", str(out)]) == 0
     assert len(pd.read_parquet(out)) == 30
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_magic_load_prints_the_version_it_loaded(  # type: ignore[no-untyped-def]
+    ip, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import mlops_jupyter.datasets as ds
+
+    ip.user_ns["df"] = pd.DataFrame({"a": [1, 2, 3]})
+    ip.run_line_magic("mlops", "dataset add df --name race")
+    real = ds.load
+
+    def load_then_someone_adds(ref, **kw):  # type: ignore[no-untyped-def]
+        out = real(ref, **kw)
+        ds.add(pd.DataFrame({"a": [7, 8, 9, 10]}), name="race")  # a concurrent add
+        return out
+
+    monkeypatch.setattr(ds, "load", load_then_someone_adds)
+    capsys.readouterr()
+    ip.run_line_magic("mlops", "dataset load race@latest --as back")
+    assert ip.user_ns["back"]["a"].tolist() == [1, 2, 3]
+    assert "back = race@v1 (3 rows" in capsys.readouterr().out
+    assert ds.get("race").ref == "race@v2"

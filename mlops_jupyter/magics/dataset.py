@@ -89,9 +89,9 @@ def _dataset(shell: Any, argv: list[str], cell: str | None) -> Any:
     if action == "load":
         if not args.var.isidentifier():
             raise UsageError(f"%mlops dataset load: --as needs a variable name, got {args.var!r}")
-        value = datasets.load(args.ref)
+        v = datasets.get(args.ref)  # resolved once: what is printed is what was loaded
+        value = datasets.load(v)
         ns[args.var] = value
-        v = datasets.get(args.ref)
         shape = f"{v.rows} rows x {v.columns} columns" if v.rows is not None else str(value)
         print(f"{args.var} = {v.ref} ({shape})")
         return None
