@@ -311,3 +311,26 @@ def test_limit_is_validated_once_for_every_face(mlops_home, capsys) -> None:
             mj.runs(limit=bad)
     assert main(["runs", "--limit", "-1"]) == 2
     assert "positive whole number" in capsys.readouterr().err
+
+
+def test_summaries_merge_across_flushes_and_processes(backend: str) -> None:
+    """The summary upsert merges in SQL: out-of-order steps, NaN-only batches and
+    another writer's batches all combine into the right last/min/max/count."""
+    with mj.start_run() as run:
+        mj.log_metric("x", float("nan"), step=20)
+        run.flush()
+        for s in range(5, 10):
+            mj.log_metric("x", float(s), step=s)
+        run.flush()
+        for s in range(0, 5):  # older steps arriving later
+            mj.log_metric("x", float(-s), step=s)
+        run.flush()
+        # a second writer (another process, say) adds to the same run directly
+        import time
+
+        mj.get_store().log_metric_batches({run.id: [("x", 100.0, 7, time.time())]})
+    m = mj.get_run(run.id).metrics["x"]
+    assert math.isnan(m.last) and m.last_step == 20  # the highest step wins, even if NaN
+    assert (m.min, m.min_step) == (-4.0, 4)
+    assert (m.max, m.max_step) == (100.0, 7)
+    assert m.count == 12

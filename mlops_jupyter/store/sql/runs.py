@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, or_, select, true, update
+from sqlalchemy import and_, bindparam, case, or_, select, true, update
 from sqlalchemy.engine import Connection
 
 from mlops_jupyter import _proc
@@ -103,20 +103,21 @@ class SqlRuns(SqlCore):
         }
 
         def tx(conn: Connection) -> None:
-            conn.execute(S.runs.insert().values(**row))
+            conn.execute(_INSERT_RUN, row)
             if params:
-                conn.execute(S.params.insert(), [
+                conn.execute(_INSERT_PARAM, [
                     {"run_id": run_id, "key": k, "value": v} for k, v in params.items()
                 ])
             if tags:
-                conn.execute(S.tags.insert(), [
+                conn.execute(_INSERT_TAG, [
                     {"run_id": run_id, "key": k, "value": v} for k, v in tags.items()
                 ])
             for name, digest, size, kind in files:
                 self._register_blob(conn, digest, size)
-                conn.execute(S.artifacts.insert().values(
-                    run_id=run_id, name=name, digest=digest, size=size, kind=kind, created_at=now,
-                ))
+                conn.execute(_INSERT_ARTIFACT, {
+                    "run_id": run_id, "name": name, "digest": digest, "size": size, "kind": kind,
+                    "created_at": now,
+                })
 
         self.db.write(tx)
         exp = next(
@@ -140,12 +141,11 @@ class SqlRuns(SqlCore):
         self, run_id: str, status: str, end_time: float, error: Mapping[str, Any] | None = None,
         ended_by: str = "user",
     ) -> None:
-        values: dict[str, Any] = {"status": status, "end_time": end_time, "ended_by": ended_by}
-        if error is not None:
-            values["error"] = dumps(dict(error))
-        self.db.write(
-            lambda conn: conn.execute(update(S.runs).where(S.runs.c.id == run_id).values(**values))
-        )
+        values = {
+            "rid": run_id, "status": status, "end_time": end_time, "ended_by": ended_by,
+            "error": None if error is None else dumps(dict(error)),
+        }
+        self.db.write(lambda conn: conn.execute(_END_RUN, values))
 
     def heartbeat(self, run_ids: Sequence[str], at: float) -> None:
         if not run_ids:
@@ -219,6 +219,9 @@ class SqlRuns(SqlCore):
         return self.db.write(tx)
 
     def _merge_summaries(self, conn: Connection, run_id: str, points: Sequence[PointTuple]) -> None:
+        """Fold a batch into ``metric_summary`` with one upsert that merges in SQL (no
+        read first): min/max/last/count combine with what other flushes — from this
+        process or another — already stored."""
         agg: dict[str, list[Any]] = {}
         for key, v, step, ts in points:
             a = agg.get(key)
@@ -234,35 +237,17 @@ class SqlRuns(SqlCore):
                 if a[5] != a[5] or v > a[5]:
                     a[5], a[6] = v, step
             a[7] += 1
-        existing = {}
-        for part in chunks(list(agg)):
-            for r in conn.execute(
-                select(S.metric_summary).where(
-                    S.metric_summary.c.run_id == run_id, S.metric_summary.c.key.in_(part)
-                )
-            ):
-                existing[r.key] = r
-        rows = []
-        for key, a in agg.items():
-            last_v, last_s, last_t, mn, mn_s, mx, mx_s, cnt = a
-            old = existing.get(key)
-            if old is not None:
-                if (old.last_step, old.last_timestamp) > (last_s, last_t):
-                    last_v, last_s, last_t = nan_out(old.last_value), old.last_step, old.last_timestamp
-                omn, omx = nan_out(old.min_value), nan_out(old.max_value)
-                if omn == omn and (mn != mn or omn <= mn):
-                    mn, mn_s = omn, old.min_step
-                if omx == omx and (mx != mx or omx >= mx):
-                    mx, mx_s = omx, old.max_step
-                cnt += old.count
-            rows.append({
-                "run_id": run_id, "key": key, "last_value": nan_in(last_v), "last_step": last_s,
-                "last_timestamp": last_t, "min_value": nan_in(mn), "min_step": mn_s if mn == mn else None,
-                "max_value": nan_in(mx), "max_step": mx_s if mx == mx else None, "count": cnt,
-            })
-        cols = ["last_value", "last_step", "last_timestamp", "min_value", "min_step",
-                "max_value", "max_step", "count"]
-        self._upsert(conn, S.metric_summary, rows, ["run_id", "key"], cols)
+        rows = [
+            {
+                "run_id": run_id, "key": key, "last_value": nan_in(lv), "last_step": ls,
+                "last_timestamp": lt, "min_value": nan_in(mn), "min_step": mns if mn == mn else None,
+                "max_value": nan_in(mx), "max_step": mxs if mx == mx else None, "count": cnt,
+            }
+            for key, (lv, ls, lt, mn, mns, mx, mxs, cnt) in agg.items()
+        ]
+        stmt = _summary_upsert(conn.dialect.name)
+        for part in chunks(rows):
+            conn.execute(stmt, list(part))
 
     # -- reading ----------------------------------------------------------------------
     def resolve_run_id(self, ref: str) -> str:
@@ -511,3 +496,55 @@ class SqlRuns(SqlCore):
 
 
 _ = (or_, math, FINISHED)  # re-exported names used by mixins
+
+
+# -- prebuilt statements for the hot paths (building a statement costs more than running it)
+_INSERT_RUN = S.runs.insert()
+_INSERT_PARAM = S.params.insert()
+_INSERT_TAG = S.tags.insert()
+_INSERT_ARTIFACT = S.artifacts.insert()
+_END_RUN = (
+    update(S.runs).where(S.runs.c.id == bindparam("rid"))
+    .values(status=bindparam("status"), end_time=bindparam("end_time"),
+            ended_by=bindparam("ended_by"), error=bindparam("error"))
+)
+_SUMMARY_UPSERTS: dict[str, Any] = {}
+
+
+def _summary_upsert(dialect: str) -> Any:
+    stmt = _SUMMARY_UPSERTS.get(dialect)
+    if stmt is not None:
+        return stmt
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    ins = insert(S.metric_summary)
+    old, new = S.metric_summary.c, ins.excluded
+    newer = or_(
+        new.last_step > old.last_step,
+        and_(new.last_step == old.last_step, new.last_timestamp >= old.last_timestamp),
+    )
+
+    def best(value: str, step: str, better: Any) -> tuple[Any, Any]:
+        # NULL is NaN: it never wins against a number
+        take_new = or_(old[value].is_(None), and_(new[value].is_not(None), better(new[value], old[value])))
+        return (
+            case((take_new, new[value]), else_=old[value]),
+            case((take_new, new[step]), else_=old[step]),
+        )
+
+    min_v, min_s = best("min_value", "min_step", lambda a, b: a < b)
+    max_v, max_s = best("max_value", "max_step", lambda a, b: a > b)
+    stmt = ins.on_conflict_do_update(
+        index_elements=["run_id", "key"],
+        set_={
+            "last_value": case((newer, new.last_value), else_=old.last_value),
+            "last_step": case((newer, new.last_step), else_=old.last_step),
+            "last_timestamp": case((newer, new.last_timestamp), else_=old.last_timestamp),
+            "min_value": min_v, "min_step": min_s, "max_value": max_v, "max_step": max_s,
+            "count": old["count"] + new["count"],
+        },
+    )
+    _SUMMARY_UPSERTS[dialect] = stmt
+    return stmt
