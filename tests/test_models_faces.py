@@ -16,7 +16,7 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from IPython.core.interactiveshell import InteractiveShell
+from IPython.testing import globalipapp
 from sklearn.linear_model import LogisticRegression
 
 import mlops_jupyter as mj
@@ -25,7 +25,8 @@ from mlops_jupyter.cli import main
 
 @pytest.fixture
 def ip(mlops_home: Path) -> Any:
-    shell = InteractiveShell.instance()
+    globalipapp.start_ipython()  # one shell per test process, shared with other face tests
+    shell = globalipapp.get_ipython()
     shell.run_cell("%load_ext mlops_jupyter", store_history=False)
     X = pd.DataFrame({"a": [0.0, 1.0, 0.2, 0.9], "b": [1.0, 0.0, 0.7, 0.1]})
     shell.user_ns.update(X=X, clf=LogisticRegression().fit(X, [0, 1, 0, 1]))
