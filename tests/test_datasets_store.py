@@ -194,3 +194,39 @@ def test_file_hash_cache_is_per_fingerprint(backend: str, tmp_path: Path) -> Non
     tmp.replace(f)
     v2 = mj.datasets.add(f, name="bin")
     assert v2.version == 2 and v2.digest != v1.digest
+
+
+def _case_worker(home: str, db_url: str | None, name: str, q) -> None:  # type: ignore[no-untyped-def]
+    os.environ["MLOPS_HOME"] = home
+    if db_url:
+        os.environ["MLOPS_DB_URL"] = db_url
+    import pandas as pd
+
+    import mlops_jupyter as mj
+    from mlops_jupyter.errors import InvalidNameError
+
+    try:
+        q.put(("ok", mj.datasets.add(pd.DataFrame({"a": [1, 2, 3]}), name=name).name))
+    except InvalidNameError as e:
+        q.put(("refused", str(e)))
+
+
+def test_racing_names_differing_in_case_leave_one_dataset(backend: str, mlops_home: Path) -> None:
+    mj.init()
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    names = ["Race", "race", "RACE", "rAce"]
+    procs = [
+        ctx.Process(target=_case_worker, args=(str(mlops_home), os.environ.get("MLOPS_DB_URL"), n, q))
+        for n in names
+    ]
+    for p in procs:
+        p.start()
+    results = [q.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    winners = {name for status, name in results if status == "ok"}
+    assert len(winners) == 1, results
+    assert all("differs only in letter case" in msg for status, msg in results if status == "refused")
+    assert list(mj.datasets.list()["name"]) == list(winners)

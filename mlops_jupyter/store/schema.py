@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
 )
 
 SCHEMA_VERSION = 2
@@ -144,6 +145,9 @@ datasets = Table(
     Column("description", Text),
     Column("created_at", Float, nullable=False),
 )
+# names differing only in letter case would share a checkout folder on case-insensitive
+# file systems: one of them, even when two processes race to create both
+Index("uq_datasets_name_nocase", func.lower(datasets.c.name), unique=True)
 
 dataset_versions = Table(
     "dataset_versions",
@@ -206,6 +210,7 @@ registered_models = Table(
     Column("rules", Text),  # JSON: alias -> promotion rules
     Column("created_at", Float, nullable=False),
 )
+Index("uq_models_name_nocase", func.lower(registered_models.c.name), unique=True)
 
 model_versions = Table(
     "model_versions",
