@@ -190,3 +190,22 @@ def test_sweep_validates_every_combination_first(mlops_home, tmp_path):
     nb = make_nb(tmp_path / "t.ipynb", LOGGING)
     assert main(["sweep", str(nb), "-p", "alpha=0.1,fast", "--no-progress"]) == 2
     assert store().list_jobs() == []
+
+
+def test_reproduce_reports_identical_model_file(mlops_home, tmp_path, capsys):
+    body = (
+        "import numpy as np\nimport mlops_jupyter as mj\n"
+        "from sklearn.ensemble import RandomForestClassifier\n"
+        "X = np.random.RandomState(seed).rand(60, 3); y = (X[:, 0] > 0.5).astype(int)\n"
+        "with mj.start_run(name='forest'):\n"
+        "    clf = RandomForestClassifier(5, random_state=seed).fit(X, y)\n"
+        "    mj.log_metric('acc', clf.score(X, y))\n"
+        "    mj.models.register(clf, name='forest')"
+    )
+    nb = make_nb(tmp_path / "f.ipynb", body, params="seed = 3")
+    assert main(["run", str(nb), "--no-progress"]) == 0
+    original = store().search_runs()[0]
+    capsys.readouterr()
+    assert main(["reproduce", original.id[:8], "--tolerance", "0", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "forest@v1 vs forest@v2: file hash identical" in out, out

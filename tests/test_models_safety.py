@@ -168,3 +168,20 @@ def test_random_forest_loads_without_trust_thanks_to_vetted_tree_types(mlops_hom
         assert not v.trusted and not (set(v.flavor_meta["untrusted_types"]) & VETTED_TYPES)
         back = mj.models.load(v.ref)
         assert (back.predict(X) == est.predict(X)).all()
+
+
+def test_same_model_same_bytes(mlops_home) -> None:
+    """skops names members by id() and stamps times; the saved file is canonicalised so
+    an identical model has an identical hash (what `mlops reproduce` compares)."""
+    import numpy as np
+    from sklearn.ensemble import RandomForestClassifier
+
+    import mlops_jupyter as mj
+
+    X = np.random.RandomState(1).rand(80, 4)
+    y = (X[:, 0] > 0.5).astype(int)
+    a = mj.models.register(RandomForestClassifier(5, random_state=0).fit(X, y), name="det", run=False)
+    b = mj.models.register(RandomForestClassifier(5, random_state=0).fit(X, y), name="det", run=False)
+    c = mj.models.register(RandomForestClassifier(5, random_state=1).fit(X, y), name="det", run=False)
+    assert a.digest == b.digest != c.digest
+    assert (mj.models.load(b.ref).predict(X) == mj.models.load(a.ref).predict(X)).all()

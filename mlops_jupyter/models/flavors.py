@@ -152,8 +152,66 @@ def _skops_save(obj: Any) -> tuple[bytes, dict[str, Any]]:
             f"skops cannot save this {type(obj).__name__}: {e}; for objects skops does "
             "not support, pass flavor='pickle' (loading will then require trust)"
         ) from None
+    data = _canonical_skops(data)
     untrusted = sorted(set(sio.get_untrusted_types(data=data)) - VETTED_TYPES)
     return data, {"format": "skops", "untrusted_types": untrusted}
+
+
+def _canonical_skops(data: bytes) -> bytes:
+    """The same model, byte for byte the same file.
+
+    skops names its array members and object references by ``id()`` (memory
+    addresses) and stamps zip entries with the current time, so saving one model twice
+    gives two hashes, and ``mlops reproduce`` could never say "identical model". Ids
+    are renumbered in order of first appearance in ``schema.json`` (the traversal
+    order is the estimator's own), members sorted, timestamps fixed. If the file is not
+    shaped as expected, the original bytes are kept: canonical form is a nicety,
+    never a reason to fail a save.
+    """
+    import io
+    import json
+    import zipfile
+
+    try:
+        zin = zipfile.ZipFile(io.BytesIO(data))
+        doc = json.loads(zin.read("schema.json"))
+        ids: dict[int, int] = {}
+
+        def renumber(old: int) -> int:
+            return ids.setdefault(old, len(ids) + 1)
+
+        def walk(node: Any) -> None:
+            if isinstance(node, dict):
+                for k, v in node.items():
+                    if k == "__id__" and isinstance(v, int):
+                        node[k] = renumber(v)
+                    elif k == "file" and isinstance(v, str) and v.endswith(".npy") and v[:-4].isdigit():
+                        node[k] = f"{renumber(int(v[:-4]))}.npy"
+                    else:
+                        walk(v)
+            elif isinstance(node, list):
+                for v in node:
+                    walk(v)
+
+        walk(doc)
+        members: dict[str, bytes] = {"schema.json": json.dumps(doc, indent=2).encode()}
+        for name in zin.namelist():
+            if name == "schema.json":
+                continue
+            stem = name[:-4]
+            if not (name.endswith(".npy") and stem.isdigit() and int(stem) in ids):
+                return data  # a member we do not understand: keep skops' own bytes
+            members[f"{ids[int(stem)]}.npy"] = zin.read(name)
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zout:
+            for name in sorted(members):
+                info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.external_attr = 0o644 << 16
+                zout.writestr(info, members[name])
+        return out.getvalue()
+    except (zipfile.BadZipFile, KeyError, ValueError):
+        return data
 
 
 def _skops_load(data: bytes, meta: dict[str, Any], policy: LoadPolicy) -> Any:
