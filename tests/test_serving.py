@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -328,3 +329,45 @@ def test_a_revoked_previous_version_is_no_fallback(models: dict[str, Any]) -> No
     mj.models.trust("pk@v1", reason="compromised", trusted=False)
     r = c.post(url, json={"records": [rec()]})
     assert r.status_code == 503 and "trusted" in _clean(r)["message"]
+
+
+def test_served_inputs_become_dataset_versions_for_drift(models: dict[str, Any]) -> None:
+    """--log-inputs: what was served lands as versions of a dataset, batch by batch,
+    and the last batch is written when the server stops; drift can then compare it."""
+    X = models["X"]
+    srv = BackgroundServer(["churn@production"], port=0, log_inputs="churn-served").start()
+    served_log = srv.server.config.app.state.served_log
+    served_log.every_rows = 50
+
+    def wait_versions(n: int) -> None:
+        deadline = time.time() + 15
+        while len(served_log.versions) < n and time.time() < deadline:
+            time.sleep(0.05)
+
+    try:
+        with httpx.Client(base_url=srv.url, timeout=10) as c:
+            for i in range(0, 60, 20):  # 60 rows: over the batch size, written while serving
+                rows = X.iloc[i : i + 20].to_dict(orient="records")
+                assert c.post(PREDICT, json={"records": rows}).status_code == 200
+            wait_versions(1)
+            assert served_log.versions == ["churn-served@v1"]
+            rows = X.iloc[60:80].to_dict(orient="records")
+            assert c.post(PREDICT, json={"records": rows}).status_code == 200
+            bad = c.post(PREDICT, json={"records": [{"tenure": "x", "spend": 1.0}]})
+            assert bad.status_code == 422  # refused requests are not logged
+    finally:
+        srv.stop()  # writes the last batch
+    versions = mj.datasets.versions("churn-served")
+    assert [v.rows for v in versions] == [60, 20]
+    latest = mj.datasets.load("churn-served@latest")
+    assert {"tenure", "spend", "served_prediction", "served_version", "served_at"} <= set(latest.columns)
+    assert set(latest["served_version"]) == {"churn@v1"}
+    report = mj.drift(X, "churn-served@v1", columns=["tenure", "spend"])
+    assert [c.column for c in report.columns] == ["tenure", "spend"]
+
+
+def test_served_log_name_is_checked_before_serving(models: dict[str, Any]) -> None:
+    from mlops_jupyter.errors import InvalidNameError
+
+    with pytest.raises(InvalidNameError):
+        BackgroundServer(["churn@production"], port=0, log_inputs="../escape")

@@ -83,6 +83,8 @@ def register(sub: Any) -> None:
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--max-body", type=int, default=None, help="bytes (default 1 MiB)")
     p.add_argument("--log-level", default="warning")
+    p.add_argument("--log-inputs", metavar="DATASET",
+                   help="keep served inputs and predictions as versions of this dataset")
     p.set_defaults(func=cmd_serve)
 
 
@@ -239,10 +241,16 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from mlops_jupyter.serving import DEFAULT_MAX_BODY, build
+    from mlops_jupyter.serving.server import close_log
 
     server = build(args.refs, host=args.host, port=args.port, log_level=args.log_level,
-                   max_body=args.max_body or DEFAULT_MAX_BODY)
+                   max_body=args.max_body or DEFAULT_MAX_BODY, log_inputs=args.log_inputs)
     print(f"serving {', '.join(args.refs)} on http://{args.host}:{args.port} "
           "(POST /v1/models/NAME/REF/predict; Ctrl-C stops)", flush=True)
-    server.run()
+    try:
+        server.run()
+    finally:
+        ref = close_log(server)
+        if ref:
+            print(f"served inputs written to {ref}", flush=True)
     return 0

@@ -20,7 +20,7 @@ ACTIONS = {
     "trust": "%mlops model trust REF --reason TEXT [--revoke]",
     "rules": "%mlops model rules NAME ALIAS [--require COND ...] [--beat METRIC] [--clear]",
 }
-SERVE_USAGE = ("%mlops serve REF [REF ...] [--port N] [--host H] | %mlops serve status | "
+SERVE_USAGE = ("%mlops serve REF [REF ...] [--port N] [--host H] [--log-inputs DATASET] | %mlops serve status | "
                "%mlops serve stop [--port N]")
 
 #: port -> running BackgroundServer started from this kernel
@@ -172,6 +172,7 @@ def _serve(shell: Any, argv: list[str], cell: str | None) -> Any:
     p.add_argument("refs", nargs="+", metavar="REF")
     p.add_argument("--port", type=int, default=None)
     p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--log-inputs", metavar="DATASET", default=None)
     a = p.parse(argv)
     if a.refs == ["status"]:
         live = {port: s for port, s in _servers.items() if s.running}
@@ -194,7 +195,7 @@ def _serve(shell: Any, argv: list[str], cell: str | None) -> Any:
     if port in _servers and _servers[port].running:
         raise UsageError(f"%mlops serve: a server from this kernel already listens on port {port}; "
                          "%mlops serve stop --port N first")
-    srv = BackgroundServer(a.refs, host=a.host, port=port).start()
+    srv = BackgroundServer(a.refs, host=a.host, port=port, log_inputs=a.log_inputs).start()
     _servers[srv.port] = srv
     print(f"serving {', '.join(a.refs)} at {srv.url}  (POST {srv.url}/v1/models/NAME/REF/predict; "
           "%mlops serve stop)")

@@ -35,6 +35,7 @@ from mlops_jupyter.errors import (
 from mlops_jupyter.models import payload as payload_mod
 from mlops_jupyter.models import registry
 from mlops_jupyter.models.entities import ModelVersion
+from mlops_jupyter.models.served_log import ServedLog
 from mlops_jupyter.models.signature import Signature
 
 log = logging.getLogger("mlops_jupyter.serving")
@@ -81,12 +82,15 @@ class Prediction:
 
 
 class Predictor:
-    """Resolves, loads (verified) and calls models. Thread-safe."""
+    """Resolves, loads (verified) and calls models. Thread-safe. With ``served_log``,
+    what was served is kept as dataset versions (see :mod:`.served_log`)."""
 
     def __init__(
         self, names: Iterable[str] | None = None, *, cache_size: int = 8,
         retry_after: float = 30.0, max_rows: int = payload_mod.MAX_ROWS,
+        served_log: ServedLog | None = None,
     ) -> None:
+        self.served_log = served_log
         self.names = None if names is None else {registry.model_name(n) for n in names}
         self.cache_size = cache_size
         self.retry_after = retry_after
@@ -217,8 +221,13 @@ class Predictor:
                 f"{lm.version.ref} has no input signature, so requests cannot be checked; "
                 "register it with signature=<training data>"
             )
-        X = payload_mod.decode(body, lm.signature, self.max_rows)
-        out = _call(lm, X, proba)
+        cols = payload_mod.columns_of(body, lm.signature, self.max_rows)
+        out = _call(lm, payload_mod.to_model_input(cols, lm.signature), proba)
+        if self.served_log is not None:
+            try:
+                self.served_log.record(cols, out["predictions"], lm.version.ref)
+            except Exception as e:  # noqa: BLE001 - logging never fails a request
+                log.warning("could not log served inputs: %s", e)
         return Prediction(
             model=lm.version.name, version=lm.version.version,
             requested=f"{lm.version.name}@{selector}", fallback=fallback, **out,

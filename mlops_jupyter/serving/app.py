@@ -41,6 +41,7 @@ from mlops_jupyter.errors import (
 )
 from mlops_jupyter.models import registry
 from mlops_jupyter.models.predictor import Predictor
+from mlops_jupyter.models.served_log import ServedLog
 
 log = logging.getLogger("mlops_jupyter.serving")
 
@@ -139,14 +140,21 @@ class _TooLarge(Exception):
 def create_app(
     refs: Iterable[str] | None = None, *, token: str | None = None,
     max_body: int = DEFAULT_MAX_BODY, predictor: Predictor | None = None,
-    max_rows: int | None = None,
+    max_rows: int | None = None, log_inputs: str | None = None,
 ) -> Any:
     """The ASGI app serving ``refs``' models (None: every model in the store).
+
+    ``log_inputs`` names a dataset that receives what was served (inputs, prediction,
+    version, time) as new versions in batches; ``app.state.served_log.close()`` writes
+    the last batch.
 
     Any version or alias of a served model may be requested; models not named are 404.
     """
     names = None if refs is None else sorted({registry.parse_ref(r)[0] for r in refs})
-    pred = predictor or Predictor(names, **({} if max_rows is None else {"max_rows": max_rows}))
+    served_log = ServedLog(log_inputs) if log_inputs else None
+    pred = predictor or Predictor(
+        names, served_log=served_log, **({} if max_rows is None else {"max_rows": max_rows})
+    )
     bearer = HTTPBearer(auto_error=False, description="MLOPS_SERVE_TOKEN")
 
     async def auth(creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
@@ -162,6 +170,7 @@ def create_app(
         description="Predictions from registered models; every answer names the version that served it.",
     )
     app.state.predictor = pred
+    app.state.served_log = pred.served_log
     app.add_middleware(BodyLimit, limit=max_body)
 
     @app.exception_handler(_Unauthorized)

@@ -65,7 +65,7 @@ def _check_port(port: Any) -> int:
 def build(
     refs: Sequence[str] | None, *, host: str = "127.0.0.1", port: int = 8080,
     token: str | None = None, max_body: int = DEFAULT_MAX_BODY, log_level: str = "warning",
-    max_rows: int | None = None,
+    max_rows: int | None = None, log_inputs: str | None = None,
 ) -> Any:
     """A configured ``uvicorn.Server`` (not started) after every safety check."""
     import uvicorn
@@ -78,7 +78,7 @@ def build(
             raise UsageError("give at least one model reference to serve, e.g. churn@production")
         for r in refs:
             registry.get(r)  # fails now, naming what exists, rather than at request time
-    app = create_app(refs, token=tok, max_body=max_body, max_rows=max_rows)
+    app = create_app(refs, token=tok, max_body=max_body, max_rows=max_rows, log_inputs=log_inputs)
     config = uvicorn.Config(
         app, host=host, port=port, log_level=log_level, access_log=False,
         server_header=False, date_header=False, lifespan="off",
@@ -90,12 +90,21 @@ def build(
 def serve(
     refs: Sequence[str] | None, *, host: str = "127.0.0.1", port: int = 8080,
     token: str | None = None, max_body: int = DEFAULT_MAX_BODY, log_level: str = "warning",
-    max_rows: int | None = None,
+    max_rows: int | None = None, log_inputs: str | None = None,
 ) -> None:
     """Serve in the foreground until interrupted (``mlops serve churn@production``)."""
     server = build(refs, host=host, port=port, token=token, max_body=max_body,
-                   log_level=log_level, max_rows=max_rows)
-    server.run()
+                   log_level=log_level, max_rows=max_rows, log_inputs=log_inputs)
+    try:
+        server.run()
+    finally:
+        close_log(server)
+
+
+def close_log(server: Any) -> str | None:
+    """Write the last batch of served inputs, if the server logs them."""
+    served_log = getattr(server.config.app.state, "served_log", None)
+    return served_log.close() if served_log is not None else None
 
 
 class BackgroundServer:
@@ -156,6 +165,7 @@ class BackgroundServer:
         self.server.should_exit = True
         if self.thread is not None:
             self.thread.join(timeout)
+        close_log(self.server)
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
