@@ -184,13 +184,13 @@ def execute(
 ) -> Job:
     """Record and run a prepared job; returns the finished :class:`Job` (never raises for
     a failed cell, timeout or gate: look at ``job.status`` / ``job.ok``)."""
-    from mlops_jupyter.tracking.context import capture
+    from mlops_jupyter.tracking.context import current_user
     from mlops_jupyter.tracking.session import get_store
 
     st = get_store()
     digest, _ = st.put_blob_bytes(prep.template_bytes)
     parent_id = parent_id or os.environ.get(ENV_JOB_ID) or None
-    user = capture(capture_git=False).user
+    user = current_user()
     cells_total = sum(1 for c in prep.nb.cells if c.get("cell_type") == "code") + (1 if prep.values else 0)
     rec = st.create_job(
         kind=prep.kind, name=prep.name, template=prep.template, template_digest=digest,

@@ -57,11 +57,17 @@ class RunContext:
 
 
 @lru_cache(maxsize=1)
-def _process_facts() -> tuple[str | None, str | None, dict[str, str], bytes]:
+def current_user() -> str | None:
+    """The OS user (cheap; no package listing)."""
     try:
-        user = getpass.getuser()
+        return getpass.getuser()
     except Exception:  # noqa: BLE001 - no passwd entry in some containers
-        user = os.environ.get("USER")
+        return os.environ.get("USER")
+
+
+@lru_cache(maxsize=1)
+def _process_facts() -> tuple[str | None, str | None, dict[str, str], bytes]:
+    user = current_user()
     from importlib import metadata
 
     versions: dict[str, str] = {}
