@@ -78,8 +78,12 @@ def cmd_show(args: argparse.Namespace) -> int:
         print_kv(sorted(run.params.items()))
     if run.metrics:
         print("\nmetrics")
+        def shown(v: float) -> Any:
+            return "nan" if v != v else v  # a logged NaN is information, not a blank
+
         print_table(["metric", "last", "step", "min", "max", "points"], [
-            [k, m.last, m.last_step, m.min, m.max, m.count] for k, m in sorted(run.metrics.items())
+            [k, shown(m.last), m.last_step, shown(m.min), shown(m.max), m.count]
+            for k, m in sorted(run.metrics.items())
         ])
     if run.user_tags:
         print("\ntags")
