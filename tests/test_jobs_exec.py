@@ -209,3 +209,21 @@ def test_reproduce_reports_identical_model_file(mlops_home, tmp_path, capsys):
     assert main(["reproduce", original.id[:8], "--tolerance", "0", "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "forest@v1 vs forest@v2: file hash identical" in out, out
+
+
+def test_job_on_postgres_links_the_kernels_runs(pg_url, mlops_home, tmp_path, monkeypatch, capsys):
+    """The child kernel gets the store's URLs: its runs land in PostgreSQL, linked to the job."""
+    monkeypatch.setenv("MLOPS_DB_URL", pg_url)
+    from mlops_jupyter import store as store_mod
+
+    store_mod.reset()
+    body = "import mlops_jupyter as mj\nwith mj.start_run(name='pg'):\n    mj.log_metric('auc', 0.5 + alpha / 10)"
+    nb = make_nb(tmp_path / "pg.ipynb", body)
+    assert main(["run", str(nb), "-p", "alpha=2", "--gate", "auc>=0.7", "--no-progress"]) == 0
+    import mlops_jupyter as mj
+
+    st = mj.get_store()
+    assert st.config.db_url == pg_url
+    job = st.list_jobs()[0]
+    runs = st.search_runs(job_id=job.id)
+    assert job.status == "FINISHED" and len(runs) == 1 and runs[0].metrics["auc"].last == 0.7
