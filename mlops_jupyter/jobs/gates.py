@@ -10,23 +10,13 @@ says which metrics exist, so a typo in CI does not pass silently; so does a NaN 
 from __future__ import annotations
 
 import math
-import operator
-import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from mlops_jupyter.errors import UsageError
-from mlops_jupyter.names import key as check_key
+from mlops_jupyter.conditions import OPS, Condition, parse_condition
 
-OPS: dict[str, Callable[[float, float], bool]] = {
-    ">=": operator.ge, "<=": operator.le, "==": operator.eq, "!=": operator.ne,
-    ">": operator.gt, "<": operator.lt,
-}
-_GATE_RE = re.compile(
-    r"^\s*(?P<metric>[A-Za-z0-9_][A-Za-z0-9_.\-/:]{0,249}?)\s*(?P<op>>=|<=|==|!=|>|<)\s*"
-    r"(?P<value>[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?)\s*$"
-)
+__all__ = ["OPS", "Gate", "GateResult", "evaluate", "parse", "parse_all"]
 
 
 @dataclass(frozen=True)
@@ -37,7 +27,7 @@ class Gate:
     threshold: float
 
     def check(self, value: float) -> bool:
-        return not math.isnan(value) and OPS[self.op](value, self.threshold)
+        return Condition(self.metric, self.op, self.threshold).holds(value)
 
     def __str__(self) -> str:
         return f"{self.metric}{self.op}{self.threshold:g}"
@@ -67,19 +57,8 @@ class GateResult:
 
 
 def parse(expr: object) -> Gate:
-    if not isinstance(expr, str):
-        raise UsageError(f"a gate must be text such as 'auc>=0.85', got {type(expr).__name__}")
-    m = _GATE_RE.match(expr)
-    if not m:
-        raise UsageError(
-            f"invalid gate {expr!r}: write METRIC OP NUMBER, e.g. auc>=0.85 or rmse<3.2 "
-            f"(operators: {', '.join(OPS)})"
-        )
-    metric = check_key(m.group("metric"), kind="gate metric")
-    threshold = float(m.group("value"))
-    if not math.isfinite(threshold):
-        raise UsageError(f"invalid gate {expr!r}: the threshold must be a finite number")
-    return Gate(expr=expr.strip(), metric=metric, op=m.group("op"), threshold=threshold)
+    c = parse_condition(expr, what="gate")
+    return Gate(expr=str(expr).strip(), metric=c.metric, op=c.op, threshold=c.threshold)
 
 
 def parse_all(exprs: Iterable[object] | str | None) -> list[Gate]:

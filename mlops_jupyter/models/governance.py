@@ -16,18 +16,14 @@ from __future__ import annotations
 
 import getpass
 import math
-import operator
 import os
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from mlops_jupyter.conditions import Condition
+from mlops_jupyter.conditions import parse_condition as _parse
 from mlops_jupyter.errors import UsageError
 from mlops_jupyter.names import key
-
-_COND_RE = re.compile(r"^\s*([A-Za-z0-9_][A-Za-z0-9_.\-/:]*)\s*(>=|<=|==|!=|>|<)\s*([-+0-9.eE]+|nan|inf)\s*$")
-_OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt,
-        "==": operator.eq, "!=": operator.ne}
 
 
 class RuleFailed(UsageError):
@@ -47,20 +43,9 @@ def current_user() -> str | None:
         return os.environ.get("USER")
 
 
-def parse_condition(text: str) -> tuple[str, str, float]:
-    if not isinstance(text, str):
-        raise UsageError(f"a promotion condition must be a string like 'auc>=0.8', got {type(text).__name__}")
-    m = _COND_RE.match(text)
-    if not m:
-        raise UsageError(
-            f"invalid promotion condition {text!r}: write METRIC OP NUMBER, e.g. 'auc>=0.8' "
-            "(OP is one of >= <= > < == !=)"
-        )
-    try:
-        value = float(m.group(3))
-    except ValueError:
-        raise UsageError(f"invalid number in promotion condition {text!r}") from None
-    return key(m.group(1), "metric name"), m.group(2), value
+def parse_condition(text: str) -> Condition:
+    """A promotion condition, in the same grammar as job gates (``auc>=0.8``)."""
+    return _parse(text, what="promotion condition")
 
 
 def normalise_rules(require: Sequence[str] | str | None, beat: str | None) -> dict[str, Any]:
@@ -95,12 +80,12 @@ def check_rules(
     failures: list[str] = []
     checked: list[str] = []
     for cond in rules.get("require", []):
-        metric, op, target = parse_condition(cond)
-        v = _metric(candidate, metric)
+        c = parse_condition(cond)
+        v = _metric(candidate, c.metric)
         if v is None or math.isnan(v):
-            failures.append(f"{cond}: {candidate_name} has no {metric!r} metric")
-        elif not _OPS[op](v, target):
-            failures.append(f"{cond}: {candidate_name} has {metric}={v:.6g}")
+            failures.append(f"{cond}: {candidate_name} has no {c.metric!r} metric")
+        elif not c.holds(v):
+            failures.append(f"{cond}: {candidate_name} has {c.metric}={v:.6g}")
         else:
             checked.append(cond)
     beat = rules.get("beat")
