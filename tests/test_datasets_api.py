@@ -380,3 +380,30 @@ def test_unreadable_path_message(mlops_home: Path, tmp_path: Path, monkeypatch: 
         mj.datasets.add(f, name="x")
     with pytest.raises(UsageError, match="cannot read folder"):
         mj.datasets.add(tmp_path, name="x")
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda rng: pd.DataFrame({"a": rng.normal(size=500), "b": rng.integers(0, 9, 500)}),
+        lambda rng: pd.DataFrame({"f": np.where(rng.random(300) < 0.2, np.nan, rng.normal(size=300))}),
+        lambda rng: pd.DataFrame({"x": rng.random(50).astype("float32"), "u": rng.integers(0, 3, 50).astype("uint8"),
+                                  "flag": rng.random(50) < 0.5, "neg0": np.zeros(50) * -1.0}),
+        lambda rng: pd.DataFrame({0: [1.0, np.nan], 1: [np.nan, np.nan]}),
+        lambda rng: pd.DataFrame({"a": np.arange(10)}, index=np.arange(10)[::-1]),
+    ],
+)
+def test_numeric_fast_path_gives_the_arrow_digest(make) -> None:  # type: ignore[no-untyped-def]
+    from mlops_jupyter.datasets import hashing
+
+    df = make(np.random.default_rng(7))
+    fast = hashing.numeric_frame_digest(df)
+    assert fast is not None and fast == hashing.frame_digest(df)
+
+
+def test_non_numeric_frames_take_the_arrow_path() -> None:
+    from mlops_jupyter.datasets import hashing
+
+    assert hashing.numeric_frame_digest(pd.DataFrame({"s": ["a", "b"]})) is None
+    assert hashing.numeric_frame_digest(pd.DataFrame({"a": [1, 2]}).set_index("a", drop=False).rename_axis("k")) is None
+    assert hashing.numeric_frame_digest(pd.DataFrame({"a": pd.array([1, None], dtype="Int64")})) is None

@@ -118,21 +118,23 @@ def _existing(st: Any, name: str, digest: str, run_id: str | None, role: str) ->
 def _add_frame(
     df: pd.DataFrame, name: str, description: str | None, keys: list[str], role: str,
 ) -> DatasetVersion:
-    import pyarrow as pa
 
     check_frame(df)
     if keys:
         _check_keys(df, keys)
     _warn_unnamed_index(df)
-    try:
-        table = hashing.to_arrow(df)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as e:
-        raise UsageError(f"this DataFrame cannot be stored as Parquet: {e}") from None
-    digest = hashing.frame_digest(df, table)
+    # numbers hash straight from numpy (the same digest); Arrow only when needed
+    digest = hashing.numeric_frame_digest(df)
+    table = None
+    if digest is None:
+        table = _arrow(df)
+        digest = hashing.frame_digest(df, table)
     st, run_id, user = _context()
     found = _existing(st, name, digest, run_id, role)
     if found is not None:
         return found
+    if table is None:
+        table = _arrow(df)
     from mlops_jupyter.datasets.profile import describe
 
     blob_info = st.find_dataset_blob(digest)
@@ -153,6 +155,15 @@ def _add_frame(
     )
     rec, created = st.create_dataset_version(new)
     return DatasetVersion.from_record(rec, created=created)
+
+
+def _arrow(df: pd.DataFrame) -> Any:
+    import pyarrow as pa
+
+    try:
+        return hashing.to_arrow(df)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as e:
+        raise UsageError(f"this DataFrame cannot be stored as Parquet: {e}") from None
 
 
 def _warn_unnamed_index(df: pd.DataFrame) -> None:
