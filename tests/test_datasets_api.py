@@ -292,6 +292,7 @@ def test_unknown_version_names_what_exists(mlops_home: Path) -> None:
 def test_ambiguous_hash_prefix(mlops_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     digests = iter(["abcdef01" + "0" * 56, "abcdef02" + "0" * 56])
     monkeypatch.setattr(hashing, "frame_digest", lambda df, table=None: next(digests))
+    monkeypatch.setattr(hashing, "fast_frame_digest", lambda df: next(digests))
     mj.datasets.add(frame(), name="amb")
     mj.datasets.add(frame(9, seed=3), name="amb")
     with pytest.raises(AmbiguousReferenceError, match="ambiguous"):
@@ -391,19 +392,25 @@ def test_unreadable_path_message(mlops_home: Path, tmp_path: Path, monkeypatch: 
                                   "flag": rng.random(50) < 0.5, "neg0": np.zeros(50) * -1.0}),
         lambda rng: pd.DataFrame({0: [1.0, np.nan], 1: [np.nan, np.nan]}),
         lambda rng: pd.DataFrame({"a": np.arange(10)}, index=np.arange(10)[::-1]),
+        lambda rng: pd.DataFrame({
+            "f": rng.normal(size=40), "s": rng.choice(["x", "y", None], size=40),
+            "c": pd.Categorical(rng.choice(["lo", "hi"], size=40)), "i": rng.integers(0, 5, 40),
+            "n": pd.array(rng.choice([1, None], size=40), dtype="Int64"),
+            "t": pd.date_range("2026-01-01", periods=40, freq="h", tz="UTC"),
+            "obj": rng.choice(["p", "q"], size=40).astype(object),
+        }),
     ],
 )
-def test_numeric_fast_path_gives_the_arrow_digest(make) -> None:  # type: ignore[no-untyped-def]
+def test_fast_path_gives_the_full_arrow_digest(make) -> None:  # type: ignore[no-untyped-def]
     from mlops_jupyter.datasets import hashing
 
     df = make(np.random.default_rng(7))
-    fast = hashing.numeric_frame_digest(df)
+    fast = hashing.fast_frame_digest(df)
     assert fast is not None and fast == hashing.frame_digest(df)
 
 
-def test_non_numeric_frames_take_the_arrow_path() -> None:
+def test_named_index_takes_the_full_path() -> None:
     from mlops_jupyter.datasets import hashing
 
-    assert hashing.numeric_frame_digest(pd.DataFrame({"s": ["a", "b"]})) is None
-    assert hashing.numeric_frame_digest(pd.DataFrame({"a": [1, 2]}).set_index("a", drop=False).rename_axis("k")) is None
-    assert hashing.numeric_frame_digest(pd.DataFrame({"a": pd.array([1, None], dtype="Int64")})) is None
+    df = pd.DataFrame({"a": [1, 2], "b": [3.0, 4.0]}).set_index("a")
+    assert hashing.fast_frame_digest(df) is None

@@ -177,6 +177,7 @@ def test_keyboard_interrupt_during_hashing_changes_nothing(backend: str, monkeyp
 
     with monkeypatch.context() as m, pytest.raises(KeyboardInterrupt):
         m.setattr(hashing, "frame_digest", boom)
+        m.setattr(hashing, "fast_frame_digest", boom)
         mj.datasets.add(frame(), name="ki")
     assert mj.get_store().counts()["dataset_versions"] == 0
     assert mj.datasets.add(frame(), name="ki").ref == "ki@v1"

@@ -91,30 +91,39 @@ def frame_digest(df: pd.DataFrame, table: pa.Table | None = None) -> str:
     return h.hexdigest()
 
 
-def numeric_frame_digest(df: pd.DataFrame) -> str | None:
-    """:func:`frame_digest` computed straight from numpy for all-numeric frames, or None
-    when the frame needs the Arrow path.
+def fast_frame_digest(df: pd.DataFrame) -> str | None:
+    """:func:`frame_digest` without converting the whole frame to Arrow, or None when
+    the frame needs the full path (named index levels).
 
-    Re-adding unchanged data is mostly re-hashing it; for numbers the Arrow conversion
-    (which makes NaN a null and zero-fills under it) can be done on the numpy buffers
-    directly, giving the very same byte stream — tests compare both paths.
+    Re-adding unchanged data is mostly re-hashing it. Numeric columns are hashed from
+    their numpy buffers — making NaN a null and zero-filling under it exactly as the
+    Arrow conversion does — and only the other columns go through Arrow, one
+    sub-table, converted the same way. Tests compare both paths byte for byte.
     """
+    import pyarrow as pa
+
     from mlops_jupyter.datasets.schema import dtype_name
 
     if any(n is not None for n in df.index.names):
         return None
-    columns = []
+    numeric: dict[int, Any] = {}
     for i in range(df.shape[1]):
         col = df.iloc[:, i]
-        if not isinstance(col.dtype, np.dtype) or col.dtype.kind not in "fiub":
-            return None
-        columns.append((str(df.columns[i]), dtype_name(col), col.to_numpy(copy=False)))
+        if isinstance(col.dtype, np.dtype) and col.dtype.kind in "fiub":
+            numeric[i] = col.to_numpy(copy=False)
+    others = [i for i in range(df.shape[1]) if i not in numeric]
+    sub = pa.Table.from_pandas(df.iloc[:, others], preserve_index=False) if others else None
     h = _hasher()
     h.update(DIGEST_FORMAT)
     h.update(struct.pack("<QQ", df.shape[0], df.shape[1]))
-    for name, dtype, vals in columns:
-        _frame(h, b"N", name.encode("utf-8", "surrogatepass"))
-        _frame(h, b"T", dtype.encode())
+    for i in range(df.shape[1]):
+        _frame(h, b"N", str(df.columns[i]).encode("utf-8", "surrogatepass"))
+        _frame(h, b"T", dtype_name(df.iloc[:, i]).encode())
+        if i not in numeric:
+            assert sub is not None
+            _hash_array(h, sub.column(others.index(i)).combine_chunks())
+            continue
+        vals = numeric[i]
         if vals.dtype.kind == "f":
             missing = np.isnan(vals)
             if missing.any():  # pandas' NaN is Arrow's null: mask, then zeros under it

@@ -123,8 +123,11 @@ def _add_frame(
     if keys:
         _check_keys(df, keys)
     _warn_unnamed_index(df)
-    # numbers hash straight from numpy (the same digest); Arrow only when needed
-    digest = hashing.numeric_frame_digest(df)
+    # numbers hash straight from numpy (the same digest); full Arrow only for a new version
+    try:
+        digest = hashing.fast_frame_digest(df)
+    except Exception:  # noqa: BLE001 - anything odd: the full path gives the real error
+        digest = None
     table = None
     if digest is None:
         table = _arrow(df)
