@@ -209,3 +209,13 @@ def test_spanning_runs_flush_after_every_cell(ip: Any) -> None:
     assert mj.active_run() is active  # no --end-on-error
     res, out, _err = run(ip, "%mlops track stop --status killed")
     assert mj.active_run() is None and mj.get_run(active.id).status == "KILLED"
+
+
+def test_trailing_comments_are_comments(ip) -> None:  # type: ignore[no-untyped-def]
+    ip.run_line_magic("mlops", "experiment churn      # set it")
+    from mlops_jupyter.tracking import session
+
+    assert session.current_experiment() == "churn"
+    ip.run_line_magic("mlops", "help            # every verb")  # no "unknown verb '#'"
+    ip.run_line_magic("mlops", "experiment 'a #1'")  # quoted: part of the name
+    assert session.current_experiment() == "a #1"

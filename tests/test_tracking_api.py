@@ -334,3 +334,11 @@ def test_summaries_merge_across_flushes_and_processes(backend: str) -> None:
     assert (m.min, m.min_step) == (-4.0, 4)
     assert (m.max, m.max_step) == (100.0, 7)
     assert m.count == 12
+
+
+def test_reading_accepts_run_objects_and_sees_unflushed_points(mlops_home) -> None:
+    with mj.start_run() as run:
+        mj.log_metric("loss", 0.5)
+        assert [p.value for p in mj.metric_history(run, ["loss"])] == [0.5]  # flushed first
+        assert mj.get_run(run).metrics["loss"].last == 0.5
+    assert mj.get_run(mj.get_run(run.id)).id == run.id

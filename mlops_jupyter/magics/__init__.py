@@ -56,7 +56,8 @@ def dispatch(shell: Any, line: str, cell: str | None = None) -> Any:
     """Parse ``line``, find the verb and run it; user errors become one-line UsageErrors."""
     __tracebackhide__ = True  # noqa: F841
     try:
-        argv = shlex.split(line, posix=True)
+        # like a shell: a word starting with '#' starts a comment (quote a literal '#')
+        argv = shlex.split(line, comments=True, posix=True)
     except ValueError as e:
         raise UsageError(f"%mlops: cannot split arguments ({e}); quote values containing spaces") from None
     if not argv:

@@ -19,9 +19,17 @@ BASE_COLUMNS = [
 ]
 
 
-def get_run(ref: str) -> Run:
-    """A run by id or unique prefix (at least 6 characters)."""
-    return get_store().get_run(ref)
+def _ref(run: Any) -> str:
+    """A run reference from text, a stored Run or an ActiveRun (anything with ``.id``)."""
+    return run if isinstance(run, str) else getattr(run, "id", run)
+
+
+def get_run(ref: str | Any) -> Run:
+    """A run by id, unique prefix (at least 6 characters), or run object."""
+    from mlops_jupyter.tracking.session import flush
+
+    flush()  # what this process logged is part of the answer
+    return get_store().get_run(_ref(ref))
 
 
 def _experiment_ids(experiment: str | Iterable[str] | None) -> list[str] | None:
@@ -153,6 +161,10 @@ def _apply_filter(df: pd.DataFrame, expr: str) -> pd.DataFrame:
         raise UsageError(f"cannot apply filter {expr!r}: {e}") from None
 
 
-def metric_history(run: str, keys: Iterable[str] | None = None) -> list[MetricPoint]:
+def metric_history(run: str | Any, keys: Iterable[str] | None = None) -> list[MetricPoint]:
+    """Every logged point of ``run`` (id, prefix or run object), by key then step."""
+    from mlops_jupyter.tracking.session import flush
+
+    flush()
     st = get_store()
-    return st.metric_history(st.resolve_run_id(run), keys)
+    return st.metric_history(st.resolve_run_id(_ref(run)), keys)
