@@ -16,7 +16,7 @@ ACTIONS = {
     "promote": "%mlops model promote REF ALIAS [--reason TEXT] [--expect vN|none] [--force]",
     "demote": "%mlops model demote NAME ALIAS [--reason TEXT] [--expect vN]",
     "load": "%mlops model load REF --as VAR [--trust-type TYPE ...]",
-    "history": "%mlops model history NAME [--alias ALIAS] [--at WHEN]",
+    "history": "%mlops model history NAME [--alias ALIAS [--at WHEN]]",
     "trust": "%mlops model trust REF --reason TEXT [--revoke]",
     "rules": "%mlops model rules NAME ALIAS [--require COND ...] [--beat METRIC] [--clear]",
 }
