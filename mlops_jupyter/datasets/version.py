@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
+
+from mlops_jupyter.store.sql.datasets import DatasetVersionRecord
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from mlops_jupyter.store.sql.datasets import DatasetVersionRecord
-
 
 @dataclass(frozen=True)
-class DatasetVersion:
+class DatasetVersion(DatasetVersionRecord):
     """One immutable version of a named dataset (``name@vN``).
 
     ``digest`` is the content hash that identifies the data (equal data, equal digest);
@@ -22,36 +22,13 @@ class DatasetVersion:
     tabular.
     """
 
-    id: str
-    name: str
-    version: int
-    digest: str
-    kind: str  # dataframe | file | folder
-    blob: str
-    size: int | None
-    rows: int | None
-    columns: int | None
-    schema: dict[str, Any] | None
-    profile: dict[str, Any] | None
-    source: str | None
-    description: str | None
-    creator: str | None
-    run_id: str | None
-    parent_id: str | None
-    parent_version: int | None
-    created_at: float
     #: True when this call created the version, False when it already existed
     created: bool = False
 
     @classmethod
     def from_record(cls, rec: DatasetVersionRecord, created: bool = False) -> DatasetVersion:
-        return cls(
-            id=rec.id, name=rec.name, version=rec.version, digest=rec.digest, kind=rec.kind,
-            blob=rec.blob, size=rec.size, rows=rec.rows, columns=rec.columns, schema=rec.schema,
-            profile=rec.profile, source=rec.source, description=rec.description,
-            creator=rec.creator, run_id=rec.run_id, parent_id=rec.parent_id,
-            parent_version=rec.parent_version, created_at=rec.created_at, created=created,
-        )
+        return cls(**{f.name: getattr(rec, f.name) for f in fields(DatasetVersionRecord)},
+                   created=created)
 
     @property
     def ref(self) -> str:
