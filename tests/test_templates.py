@@ -28,6 +28,12 @@ def test_every_template_runs_with_defaults(mlops_home, capsys):
     train_runs = _store().search_runs(job_id=jobs["train"].id)
     assert train_runs[0].metrics["auc"].last > 0.95
     assert train_runs[0].tags["registered_model"].startswith("breast-cancer@v")
+    import mlops_jupyter as mj
+
+    # every version the templates registered has a typed signature: serving checks each field
+    for mv in mj.models.versions("breast-cancer"):
+        sig = mj.models.get(mv.ref).input_signature
+        assert sig is not None and "any" not in {c.type for c in sig.columns}, mv.ref
 
 
 @pytest.mark.slow
