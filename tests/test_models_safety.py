@@ -185,3 +185,41 @@ def test_same_model_same_bytes(mlops_home) -> None:
     c = mj.models.register(RandomForestClassifier(5, random_state=1).fit(X, y), name="det", run=False)
     assert a.digest == b.digest != c.digest
     assert (mj.models.load(b.ref).predict(X) == mj.models.load(a.ref).predict(X)).all()
+
+
+def test_lambdas_are_refused_at_register_and_notebook_functions_explained_at_load(mlops_home) -> None:
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    import mlops_jupyter as mj
+    from mlops_jupyter.errors import UnsafeModelError, UsageError
+
+    X = np.random.RandomState(0).rand(30, 2)
+    y = (X[:, 0] > 0.5).astype(int)
+    with pytest.raises(UsageError, match="lambda"):
+        mj.models.register(make_pipeline(FunctionTransformer(lambda z: z * 2), LogisticRegression()).fit(X, y),
+                           name="lam", run=False)
+    assert len(mj.models.list_models()) == 0  # nothing registered
+    # a function defined in the notebook (module __main__) that the loading process lacks
+    import sys
+    import warnings
+
+    def double(z):  # type: ignore[no-untyped-def]
+        return z * 2
+
+    double.__module__, double.__qualname__ = "__main__", "double"
+    main = sys.modules["__main__"]
+    main.double = double  # type: ignore[attr-defined]
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            v = mj.models.register(make_pipeline(FunctionTransformer(double), LogisticRegression()).fit(X, y),
+                                   name="nb-func", run=False)
+        assert any("importable module" in str(w.message) for w in caught)
+    finally:
+        del main.double  # type: ignore[attr-defined]
+    mj.models.trust(v.ref, reason="reviewed")
+    with pytest.raises(UnsafeModelError, match="__main__.double was defined in the notebook"):
+        mj.models.load(v.ref)

@@ -154,6 +154,14 @@ def _skops_save(obj: Any) -> tuple[bytes, dict[str, Any]]:
         ) from None
     data = _canonical_skops(data)
     untrusted = sorted(set(sio.get_untrusted_types(data=data)) - VETTED_TYPES)
+    unloadable = [t for t in untrusted if "<lambda>" in t or "<locals>" in t]
+    if unloadable:
+        raise UsageError(
+            f"this model refers to {', '.join(unloadable)}: a lambda or a function defined "
+            "inside another function cannot be found again when the model is loaded, so "
+            "the version could never be used. Define it with `def` at the top level of an "
+            "importable module (not the notebook), then register again"
+        )
     return data, {"format": "skops", "untrusted_types": untrusted}
 
 
@@ -238,6 +246,16 @@ def _skops_load(data: bytes, meta: dict[str, Any], policy: LoadPolicy) -> Any:
         )
     try:
         return sio.loads(data, trusted=untrusted or None)
+    except (AttributeError, ModuleNotFoundError) as e:
+        missing = [t for t in untrusted if t.startswith("__main__.")]
+        where = (
+            f"{', '.join(missing)} was defined in the notebook or script that registered it"
+            if missing else f"it needs code that is not importable here ({e})"
+        )
+        raise UnsafeModelError(
+            f"{policy.ref or 'model'} cannot be loaded: {where}. Move that code into an "
+            "importable module, install it where the model is loaded, and register again"
+        ) from None
     except Exception as e:  # noqa: BLE001
         raise UnsafeModelError(
             f"{policy.ref or 'model'}: skops refused the file ({type(e).__name__}: {e})"

@@ -137,10 +137,14 @@ def register(
     desc = None if description is None else _text("description", description)
     data, meta = fl.save(model)
     if fl.name == "sklearn" and meta.get("untrusted_types"):
+        local = [t for t in meta["untrusted_types"] if t.startswith("__main__.")]
         warnings.warn(
             f"model {name!r} contains types skops does not trust by default "
             f"({', '.join(meta['untrusted_types'])}); loading it will need "
-            "mj.models.trust(ref, reason=…) or trusted_types=[…]",
+            "mj.models.trust(ref, reason=…) or trusted_types=[…]"
+            + (f"; {', '.join(local)} lives in this notebook or script, so only a process "
+               "that defines it again can load the model: move it to an importable module"
+               if local else ""),
             stacklevel=2,
         )
     digest, size = st.blobs.put_bytes(data)
