@@ -267,10 +267,30 @@ def test_signature_defaults_to_what_autologging_saw(mlops_home, monkeypatch: pyt
     from mlops_jupyter.tracking import autolog
 
     clf, X = _clf()
-    monkeypatch.setattr(autolog, "last_fitted", lambda: (clf, X.head(5)))
+    record = autolog.FitRecord(estimator=clf, sample=X.head(5), run_id=None, class_name="LogisticRegression",
+                               fit_time_s=0.0, n_samples=len(X), columns=list(X.columns))
+    monkeypatch.setattr(autolog, "fit_of", lambda est: record if est is clf else None)
     sig = mj.models.register(clf, "churn", run=False).input_signature
     assert sig is not None and sig.source.startswith("training data (autolog")
     assert [c.type for c in sig.columns] == ["integer", "float"]
     assert sig.columns[1].nullable  # a sample cannot prove a float column never misses
     other, _ = _clf(seed=1)  # a different estimator: autolog's sample is not used for it
     assert mj.models.register(other, "churn", run=False).input_signature.source == "estimator"
+
+
+def test_lineage_names_the_run_that_fitted_this_model(mlops_home) -> None:
+    """Registered outside any run, a model links to the run autolog saw fit *it*, not
+    merely the last run of the process."""
+    from mlops_jupyter.tracking import autolog
+
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = _data()
+    X = X[["tenure", "spend"]]
+    with mj.start_run("fits-a") as run_a, autolog.patched():
+        a = LogisticRegression().fit(X, y)
+    with mj.start_run("fits-b"), autolog.patched():
+        LogisticRegression(C=0.5).fit(X, y)
+    v = mj.models.register(a, "lineage")
+    assert v.run_id == run_a.id
+    assert v.input_signature is not None and v.input_signature.source.startswith("training data")

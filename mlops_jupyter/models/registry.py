@@ -127,7 +127,7 @@ def register(
     name = model_name(name)
     st = _store()
     fl = pick_flavor(model, flavor)
-    run_id = _run_id(run)
+    run_id = _run_id(run, model)
     ds_ids = _dataset_ids(dataset, run_id)
     sig = _signature(signature, model)
     all_metrics = _run_metrics(run_id)
@@ -173,7 +173,9 @@ def _number(k: str, v: Any) -> float:
     return float(v)
 
 
-def _run_id(run: Any) -> str | None:
+def _run_id(run: Any, model: Any = None) -> str | None:
+    """The run to link: the given one; else the active run; else the run that fitted
+    this very model under autolog; else the last run of this process."""
     if run is False:
         return None
     if run is None:
@@ -181,6 +183,11 @@ def _run_id(run: Any) -> str | None:
         if active is not None:
             active.flush()
             return active.id
+        from mlops_jupyter.tracking.autolog import fit_of
+
+        fit = fit_of(model) if model is not None else None
+        if fit is not None and fit.run_id:
+            return fit.run_id
         return session.last_run_id()
     rid = getattr(run, "id", run)
     return _store().resolve_run_id(rid)
@@ -238,13 +245,12 @@ def _signature(signature: Any, model: Any) -> Signature | None:
     if signature is not None:
         return infer(signature, source="given")
     try:
-        from mlops_jupyter.tracking import autolog  # written by the magics issue
+        from mlops_jupyter.tracking import autolog
 
-        seen = autolog.last_fitted()
-    except (ImportError, AttributeError):
-        seen = None
+        fit = autolog.fit_of(model)  # this very model's fit, not merely the last one
+        seen = (model, fit.sample) if fit is not None else None
     except Exception as e:  # noqa: BLE001 - autolog must never break registering
-        log.debug("autolog.last_fitted failed: %s", e)
+        log.debug("autolog lookup failed: %s", e)
         seen = None
     if seen is not None:
         est, sample = seen

@@ -38,6 +38,7 @@ import sys
 import threading
 import time
 import types
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -99,10 +100,20 @@ class FitRecord:
 
 
 _last: FitRecord | None = None
+#: estimator -> its latest fit record, so lineage can name the run that fitted *this* model
+_by_estimator: weakref.WeakKeyDictionary[Any, FitRecord] = weakref.WeakKeyDictionary()
 
 
 def last_fit() -> FitRecord | None:
     return _last
+
+
+def fit_of(estimator: Any) -> FitRecord | None:
+    """The autologged fit of ``estimator`` (its run, sample, timing), if it had one."""
+    try:
+        return _by_estimator.get(estimator)
+    except TypeError:  # not weak-referenceable
+        return None
 
 
 def last_fitted() -> tuple[Any, Any] | None:
@@ -295,6 +306,10 @@ def _record(est: Any, args: tuple[Any, ...], kwargs: dict[str, Any], elapsed: fl
         class_name=cls.__name__, fit_time_s=elapsed,
         n_samples=shape[0] if shape else None, columns=columns,
     )
+    try:
+        _by_estimator[est] = _last
+    except TypeError:
+        pass
     if run is None:
         return
     params = _params(est)
