@@ -281,9 +281,9 @@ def test_signature_defaults_to_what_autologging_saw(mlops_home, monkeypatch: pyt
 def test_lineage_names_the_run_that_fitted_this_model(mlops_home) -> None:
     """Registered outside any run, a model links to the run autolog saw fit *it*, not
     merely the last run of the process."""
-    from mlops_jupyter.tracking import autolog
-
     from sklearn.linear_model import LogisticRegression
+
+    from mlops_jupyter.tracking import autolog
 
     X, y = _data()
     X = X[["tenure", "spend"]]
