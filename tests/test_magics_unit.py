@@ -219,3 +219,20 @@ def test_trailing_comments_are_comments(ip) -> None:  # type: ignore[no-untyped-
     ip.run_line_magic("mlops", "help            # every verb")  # no "unknown verb '#'"
     ip.run_line_magic("mlops", "experiment 'a #1'")  # quoted: part of the name
     assert session.current_experiment() == "a #1"
+
+
+def test_implicit_run_is_announced_and_never_parents_a_tracked_cell(ip, capsys) -> None:  # type: ignore[no-untyped-def]
+    import mlops_jupyter as mj
+    from mlops_jupyter.tracking import notebook, session
+
+    mj.log_metric("stray", 1.0)  # a helper called from an untracked cell
+    implicit = session.active_run()
+    assert implicit is not None and implicit.implicit
+    assert "no active run" in capsys.readouterr().err
+    run = notebook.begin_cell("tracked")
+    try:
+        assert run.parent_id is None and implicit.ended  # ended, not adopted as parent
+    finally:
+        notebook.end_cell(None)
+    assert mj.get_run(implicit.id).tags["mlops.implicit"] == "true"
+    assert mj.get_run(implicit.id).status == "FINISHED"

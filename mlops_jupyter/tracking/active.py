@@ -48,6 +48,7 @@ class ActiveRun:
         self.experiment = run.experiment
         self.parent_id = run.parent_id
         self.ended = False
+        self.implicit = False  # started by a logging call outside any run
         self.status = run.status
         self._points: list[tuple[str, float, int, float]] = []
         self._next_step: dict[str, int] = {}

@@ -163,8 +163,13 @@ def begin_cell(
     except Exception as e:  # noqa: BLE001 - provenance is best effort, the run goes on
         print(f"mlops: could not record cell provenance: {type(e).__name__}: {e}", file=sys.stderr)
         files, prov_tags = [], {}
+    outer = session.active_run()
+    if outer is not None and getattr(outer, "implicit", False):
+        # a logging call outside any run started it; it is not this cell's context
+        outer.end()
+        outer = session.active_run()
     run = session.start_run(
-        name, params, tags, nested=session.active_run() is not None,
+        name, params, tags, nested=outer is not None,
         system_tags=prov_tags, files=files,
     )
     _state.cell_run = run

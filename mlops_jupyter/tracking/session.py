@@ -147,9 +147,18 @@ def end_run(status: str = FINISHED) -> None:
 
 
 def _require_run() -> ActiveRun:
+    """The active run, or a new one started implicitly (like MLflow) for a logging call
+    made outside any run. Implicit runs say so once on stderr, carry the tag
+    ``mlops.implicit``, and never become the parent of a tracked notebook cell."""
     run = active_run()
     if run is None:
-        run = start_run()
+        run = start_run(system_tags={"mlops.implicit": "true"})
+        run.implicit = True
+        print(
+            f"mlops: no active run, so run {run.id[:8]} was started for this logging call; "
+            "end it with mj.end_run() (or log inside `with mj.start_run():` / %%mlops track)",
+            file=sys.stderr,
+        )
     return run
 
 
