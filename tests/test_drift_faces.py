@@ -67,3 +67,24 @@ def test_unreadable_table_files_are_one_clear_error(mlops_home, tmp_path, capsys
         assert main(["dataset", "validate", path, "train@v1"]) == 2, name
         err = capsys.readouterr().err
         assert "Traceback" not in err and name in err
+
+
+def test_unusable_data_is_exit_2_not_drift(mlops_home, tmp_path, capsys) -> None:
+    pd.DataFrame({"x": [1.0, 2.0, 3.0] * 10}).to_csv(tmp_path / "cur.csv", index=False)
+    mj.datasets.add(pd.DataFrame({"x": [1.0, 2.0, 3.0] * 10}), name="ok")
+    bad = tmp_path / "bad.csv"
+    pd.DataFrame({"x": ["1", "2", "3"] * 10}).to_csv(bad, index=False)
+    code = main(["drift", "ok@v1", str(tmp_path / "cur.csv"), "--fail-on-drift"])
+    assert code == 0
+    from mlops_jupyter.errors import ValidationError
+    from mlops_jupyter.monitoring import api
+
+    def refuse(*a, **k):  # type: ignore[no-untyped-def]
+        raise ValidationError("column 'x' mixes value types")  # what the engine says of such data
+
+    orig, api.drift = api.drift, refuse
+    try:
+        assert main(["drift", "ok@v1", str(bad), "--fail-on-drift"]) == 2
+    finally:
+        api.drift = orig
+    assert "mixes value types" in capsys.readouterr().err

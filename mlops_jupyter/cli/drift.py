@@ -33,11 +33,17 @@ def cmd_drift(args: argparse.Namespace) -> int:
     from mlops_jupyter.cli.output import print_table
     from mlops_jupyter.monitoring.api import drift
 
+    from mlops_jupyter.errors import UsageError, ValidationError
+
     columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
-    report = drift(
-        args.reference, args.current, columns=columns, method=args.method,
-        threshold=args.threshold, label=args.label, save=False if args.no_save else None,
-    )
+    try:
+        report = drift(
+            args.reference, args.current, columns=columns, method=args.method,
+            threshold=args.threshold, label=args.label, save=False if args.no_save else None,
+        )
+    except ValidationError as e:
+        # unusable input is bad usage (exit 2), never mistaken for "drift found" (exit 1)
+        raise UsageError(str(e)) from None
     if args.json:
         doc = report.to_dict()
         print(json.dumps(doc, indent=2, sort_keys=True, allow_nan=False))
