@@ -31,9 +31,8 @@ def register(sub: Any) -> None:
 
 def cmd_drift(args: argparse.Namespace) -> int:
     from mlops_jupyter.cli.output import print_table
-    from mlops_jupyter.monitoring.api import drift
-
     from mlops_jupyter.errors import UsageError, ValidationError
+    from mlops_jupyter.monitoring.api import drift
 
     columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
     try:
