@@ -342,3 +342,11 @@ def test_reading_accepts_run_objects_and_sees_unflushed_points(mlops_home) -> No
         assert [p.value for p in mj.metric_history(run, ["loss"])] == [0.5]  # flushed first
         assert mj.get_run(run).metrics["loss"].last == 0.5
     assert mj.get_run(mj.get_run(run.id)).id == run.id
+
+
+def test_run_card_stays_small_with_many_metrics(mlops_home) -> None:
+    with mj.start_run() as run:
+        mj.log_metrics({f"m{i}": float(i) for i in range(5000)})
+        mj.log_params({f"p{i}": i for i in range(300)})
+    html = mj.get_run(run.id)._repr_html_()
+    assert len(html) < 60_000 and "4,950 more" in html and "250 more" in html

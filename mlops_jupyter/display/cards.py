@@ -12,6 +12,17 @@ if TYPE_CHECKING:
     from mlops_jupyter.store.entities import Run
 
 
+#: a card lists at most this many params and metrics: a run logging 100,000 metric keys
+#: must not write megabytes of HTML into the notebook (the rest: mj.get_run, mj.runs)
+MAX_ROWS = 50
+
+
+def _more(n: int) -> str:
+    if n <= MAX_ROWS:
+        return ""
+    return f'<div class="mj-dim">… and {n - MAX_ROWS:,} more (mj.get_run(…) has them all)</div>'
+
+
 def run_card(run: Run) -> str:
     duration = run.duration if run.end_time is not None else time.time() - run.start_time
     title = (
@@ -20,14 +31,16 @@ def run_card(run: Run) -> str:
     )
     parts = []
     if run.params:
-        parts.append("<b>Parameters</b>" + kv_table(sorted(run.params.items())))
+        items = sorted(run.params.items())
+        parts.append("<b>Parameters</b>" + kv_table(items[:MAX_ROWS]) + _more(len(items)))
     if run.metrics:
         rows = []
-        for k, m in sorted(run.metrics.items()):
+        for k, m in sorted(run.metrics.items())[:MAX_ROWS]:
             rows.append([k, m.last, m.last_step, m.min, m.max, m.count])
         parts.append(
             "<b>Metrics</b>"
             + table(["metric", "last", "step", "min", "max", "points"], rows)
+            + _more(len(run.metrics))
         )
     if run.error:
         msg = f"{run.error.get('type', '')}: {run.error.get('message', '')}"

@@ -1,6 +1,6 @@
 """Turning a JSON payload (records or columns) into exactly what the model was trained on.
 
-Serving and ``mj.models.predict`` use this; it is strict on purpose (ANCHORS.md: MLflow
+Serving (and ``mlops_jupyter.models.predictor.predict``) use this; it is strict on purpose (ANCHORS.md: MLflow
 silently accepts ``"17.99"`` for a float and echoes rows back in errors). Every problem
 is reported with its location (``["records", 3, "price"]``) and a message that never
 repeats the offending value beyond its JSON type, so a response cannot reflect

@@ -1,4 +1,4 @@
-"""Predicting from registered models, for REST serving and ``mj.models.predict``.
+"""Predicting from registered models, for REST serving and :func:`predict` (in-process).
 
 The :class:`Predictor` is the business logic behind the REST face:
 
