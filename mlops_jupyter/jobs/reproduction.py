@@ -121,8 +121,11 @@ class Reproduction:
         for m in self.models:
             same = "identical" if m["identical"] else "DIFFERENT"
             lines.append(f"model     {m['original']} vs {m['new']}: file hash {same}")
-        verdict = "identical metrics" if self.identical else "metrics differ"
-        if self.tolerance is not None:
+        if not self.job.ok:
+            verdict = f"not reproduced: the job ended {self.job.record.status}"
+        else:
+            verdict = "identical metrics" if self.identical else "metrics differ"
+        if self.tolerance is not None and self.job.ok:
             verdict += f"; tolerance {self.tolerance}: {'passed' if self.ok else 'FAILED'}"
         lines.append(verdict)
         if self.job.record.output_path:
