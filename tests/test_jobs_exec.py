@@ -227,3 +227,18 @@ def test_job_on_postgres_links_the_kernels_runs(pg_url, mlops_home, tmp_path, mo
     job = st.list_jobs()[0]
     runs = st.search_runs(job_id=job.id)
     assert job.status == "FINISHED" and len(runs) == 1 and runs[0].metrics["auc"].last == 0.7
+
+
+def test_reproduce_of_a_failing_job_says_not_reproduced(mlops_home, tmp_path, capsys, monkeypatch):
+    body = ("import os\nimport mlops_jupyter as mj\n"
+            "with mj.start_run(name='fragile'):\n"
+            "    assert os.environ.get('BREAK') != '1', 'the world changed'\n"
+            "    mj.log_metric('m', 1.0)")
+    nb = make_nb(tmp_path / "fragile.ipynb", body)
+    assert main(["run", str(nb), "--no-progress"]) == 0
+    rid = store().search_runs()[0].id
+    capsys.readouterr()
+    monkeypatch.setenv("BREAK", "1")  # the kernel inherits it
+    assert main(["reproduce", rid, "--tolerance", "0", "--no-progress"]) == 1
+    out = capsys.readouterr().out
+    assert "not reproduced: the job ended FAILED" in out and "metrics differ" not in out
