@@ -414,3 +414,9 @@ def test_named_index_takes_the_full_path() -> None:
 
     df = pd.DataFrame({"a": [1, 2], "b": [3.0, 4.0]}).set_index("a")
     assert hashing.fast_frame_digest(df) is None
+
+
+def test_nested_values_get_their_own_message(mlops_home: Path) -> None:
+    df = pd.DataFrame({"lst": [[1, 2], [3]], "d": [{"a": 1}, {"b": 2}]})
+    with pytest.raises(UsageError, match="nested values .*json.dumps"):
+        mj.datasets.add(df, name="nested")

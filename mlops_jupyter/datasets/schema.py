@@ -152,6 +152,13 @@ def check_frame(df: pd.DataFrame, what: str = "DataFrame") -> None:
             inferred = pd.api.types.infer_dtype(s, skipna=True)
             if inferred.startswith("mixed") or inferred == "unknown-array":
                 types = sorted({type(v).__name__ for v in s.dropna().iloc[:10_000]})
+                nested = sorted(set(types) & {"list", "dict", "tuple", "set", "ndarray"})
+                if nested:
+                    raise UsageError(
+                        f"column {str(col)!r} holds nested values ({', '.join(nested)}), which "
+                        "are not supported: flatten them into columns, or store them as text, "
+                        f"e.g. df[{str(col)!r}] = df[{str(col)!r}].map(json.dumps)"
+                    )
                 raise UsageError(
                     f"column {str(col)!r} mixes value types ({', '.join(types[:5])}): a "
                     "column must hold one type; convert it, e.g. "
