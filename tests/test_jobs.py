@@ -243,3 +243,14 @@ def test_cli_dry_run(mlops_home, tmp_path, capsys):
     nb = make_nb(tmp_path / "t.ipynb")
     assert main(["run", str(nb), "-p", "alpha=0.2", "--dry-run"]) == 0
     assert "nothing was run" in capsys.readouterr().out
+
+
+def test_parameter_values_are_bounded_like_run_parameters() -> None:
+    from mlops_jupyter.errors import UsageError
+    from mlops_jupyter.jobs import parameters
+    from mlops_jupyter.tracking.values import MAX_VALUE_CHARS
+
+    assert parameters.MAX_TEXT == MAX_VALUE_CHARS
+    parameters.check_jsonlike("x" * MAX_VALUE_CHARS)
+    with pytest.raises(UsageError, match="limit of a run parameter"):
+        parameters.check_jsonlike("x" * (MAX_VALUE_CHARS + 1))

@@ -39,7 +39,9 @@ PARAMETERS_TAG = "parameters"
 INJECTED_TAG = "injected-parameters"
 TYPES = ("int", "float", "str", "bool", "list", "dict", "any")
 MAX_DEPTH = 16
-MAX_TEXT = 1_000_000  # characters of one JSON-like value, all strings included
+# characters of one JSON-like value, all strings included: the same bound as a run
+# parameter, so a value a job accepts can be logged by the run the template starts
+MAX_TEXT = 8_000
 
 _INT_RE = re.compile(r"^[+-]?\d{1,30}$")
 _FLOAT_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
@@ -237,7 +239,10 @@ def check_jsonlike(value: Any, what: str = "value") -> Any:
         if isinstance(v, str):
             budget[0] -= len(v)
             if budget[0] < 0:
-                raise UsageError(f"{what} is longer than {MAX_TEXT} characters")
+                raise UsageError(
+                    f"{what} is longer than {MAX_TEXT:,} characters (the limit of a run "
+                    "parameter); pass a path or a dataset reference to large inputs instead"
+                )
             if "\x00" in v:
                 raise UsageError(f"{what} contains a NUL character")
             return str(v)
