@@ -236,3 +236,13 @@ def test_implicit_run_is_announced_and_never_parents_a_tracked_cell(ip, capsys) 
         notebook.end_cell(None)
     assert mj.get_run(implicit.id).tags["mlops.implicit"] == "true"
     assert mj.get_run(implicit.id).status == "FINISHED"
+
+
+def test_a_key_given_twice_with_different_values_is_refused() -> None:
+    from IPython.core.error import UsageError
+
+    from mlops_jupyter.magics.args import parse_kv
+
+    assert parse_kv(["a=1", "a=1"]) == {"a": 1}
+    with pytest.raises(UsageError, match="given twice"):
+        parse_kv(["a=1", "a=2"])

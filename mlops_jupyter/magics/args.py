@@ -60,5 +60,8 @@ def parse_kv(words: Iterable[str] | None, what: str = "value") -> dict[str, Any]
             raise UsageError(
                 f"expected {what} as key=value (for example lr=0.1 or model=rf), got {word!r}"
             )
-        out[key] = literal(value)
+        parsed = literal(value)
+        if key in out and out[key] != parsed:
+            raise UsageError(f"{key!r} is given twice ({out[key]!r} and {parsed!r}): give it once")
+        out[key] = parsed
     return out
