@@ -420,3 +420,9 @@ def test_nested_values_get_their_own_message(mlops_home: Path) -> None:
     df = pd.DataFrame({"lst": [[1, 2], [3]], "d": [{"a": 1}, {"b": 2}]})
     with pytest.raises(UsageError, match="nested values .*json.dumps"):
         mj.datasets.add(df, name="nested")
+
+
+def test_non_text_column_names_are_announced(mlops_home: Path) -> None:
+    with pytest.warns(UserWarning, match="stored as text: 0 -> '0'"):
+        v = mj.datasets.add(pd.DataFrame({0: [1.0, 2.0], 1: [3.0, 4.0]}), name="intcols")
+    assert list(mj.datasets.load(v.ref).columns) == ["0", "1"]

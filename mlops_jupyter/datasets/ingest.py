@@ -123,6 +123,7 @@ def _add_frame(
     if keys:
         _check_keys(df, keys)
     _warn_unnamed_index(df)
+    _warn_non_text_names(df)
     # numbers hash straight from numpy (the same digest); full Arrow only for a new version
     try:
         digest = hashing.fast_frame_digest(df)
@@ -167,6 +168,20 @@ def _arrow(df: pd.DataFrame) -> Any:
         return hashing.to_arrow(df)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as e:
         raise UsageError(f"this DataFrame cannot be stored as Parquet: {e}") from None
+
+
+def _warn_non_text_names(df: pd.DataFrame) -> None:
+    """Parquet names columns with text: say so when 0, 1, … will load back as '0', '1'."""
+    odd = [c for c in df.columns if not isinstance(c, str)]
+    if odd:
+        import warnings
+
+        shown = ", ".join(f"{c!r} -> {str(c)!r}" for c in odd[:5])
+        warnings.warn(
+            f"column names are stored as text: {shown}{' …' if len(odd) > 5 else ''}; "
+            "load() returns them as strings (rename them first to choose the names)",
+            UserWarning, stacklevel=_user_stacklevel(),
+        )
 
 
 def _warn_unnamed_index(df: pd.DataFrame) -> None:
