@@ -154,3 +154,34 @@ def test_views_through_the_magics(three_runs: list[str]) -> None:
     shown = dispatch(ip, f"show {three_runs[2][:8]}")
     assert shown.name == "c"
     _no_raw_xss(mj.get_run(three_runs[0])._repr_html_())
+
+
+def test_model_card_and_job_have_live_panels_from_the_same_sections(mlops_home, tmp_path) -> None:
+    import ipywidgets as w
+    import nbformat
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    X = pd.DataFrame({"a": [0.0, 1.0, 0.2, 0.9], "b": [1.0, 0.0, 0.7, 0.1]})
+    evil = "<img src=x onerror=alert(1)>"
+    mj.models.register(LogisticRegression().fit(X, [0, 1, 0, 1]), "card", signature=X, run=False,
+                       description=evil)
+    mj.models.promote("card@v1", "production", reason=evil)
+    panel = mj.models.show("card@production").widget()
+    assert isinstance(panel, w.VBox)
+    tab = panel.children[1]
+    assert list(tab.titles) == ["Overview", "Lineage", "Signature", "History"]
+    html = "".join(c.value for c in tab.children)
+    assert "<img" not in html and "&lt;img" in html
+
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("x = 1")
+    cell.metadata["tags"] = ["parameters"]
+    nb.cells = [cell, nbformat.v4.new_code_cell("print(x)")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = tmp_path / "t.ipynb"
+    nbformat.write(nb, path)
+    job = mj.jobs.run(str(path), parameters={"x": 2}, progress=False)
+    jtab = job.widget().children[1]
+    assert list(jtab.titles) == ["Summary", "Output notebook"]  # no runs: no empty tab
+    assert "print(x)" in jtab.children[1].value and "Parameters" in jtab.children[0].value

@@ -77,7 +77,9 @@ def notebook_html(nb: Any, max_cells: int = 200) -> str:
     return "".join(parts)
 
 
-def job_card(job: Job) -> str:
+def job_sections(job: Job) -> tuple[str, list[tuple[str, str]]]:
+    """(title, [(label, html), ...]): the job's display, shared by the static card and
+    the live panel."""
     r = job.record
     duration = r.duration if r.end_time is not None else time.time() - r.start_time
     progress = ""
@@ -87,39 +89,49 @@ def job_card(job: Job) -> str:
         f"Job {esc(r.name or '')} <code>{esc(r.short_id)}</code> {badge(r.status)} "
         f'<span class="mj-dim">{esc(r.kind)} · {esc(fmt_duration(duration))}{esc(progress)}</span>'
     )
-    parts = []
+    summary = []
     if r.parameters:
-        parts.append("<b>Parameters</b>" + kv_table(sorted((k, repr(v)) for k, v in r.parameters.items())))
+        summary.append("<b>Parameters</b>" + kv_table(sorted((k, repr(v)) for k, v in r.parameters.items())))
     if r.gates:
         rows = [[g.get("expr"), g.get("value"), "passed" if g.get("passed") else "FAILED",
                  g.get("reason", "")] for g in r.gates]
-        parts.append("<b>Gates</b>" + table(["gate", "value", "result", "why"], rows))
+        summary.append("<b>Gates</b>" + table(["gate", "value", "result", "why"], rows))
     if r.error:
         from mlops_jupyter.jobs.job import _where
 
         msg = f"{r.error.get('type', '')}{_where(r.error)}: {r.error.get('message', '')}"
-        parts.append(f'<b>Error</b><pre style="white-space:pre-wrap">{esc(msg)}</pre>')
+        summary.append(f'<b>Error</b><pre style="white-space:pre-wrap">{esc(msg)}</pre>')
+    summary.append(kv_table([
+        ("template", r.template), ("template hash", (r.template_digest or "")[:16]),
+        ("kernel", r.kernel), ("output notebook", r.output_path), ("user@host", f"{r.user}@{r.host}"),
+        ("parent job", (r.parent_id or "")[:8] or None),
+    ]))
     try:
         runs = job.runs
     except Exception:  # noqa: BLE001 - a display must not raise
         runs = []
+    runs_html = ""
     if runs:
         rows = []
         for run in runs:
             metrics = ", ".join(f"{k}={m.last:.4g}" for k, m in sorted(run.metrics.items())[:6])
             rows.append([run.short_id, run.name, run.experiment, run.status, metrics])
-        parts.append("<b>Runs</b>" + table(["run", "name", "experiment", "status", "metrics"], rows))
-    parts.append(kv_table([
-        ("template", r.template), ("template hash", (r.template_digest or "")[:16]),
-        ("kernel", r.kernel), ("output notebook", r.output_path), ("user@host", f"{r.user}@{r.host}"),
-        ("parent job", (r.parent_id or "")[:8] or None),
-    ]))
+        runs_html = "<b>Runs</b>" + table(["run", "name", "experiment", "status", "metrics"], rows)
+    notebook = ""
     if r.output_blob:
         try:
-            body = notebook_html(job.notebook())
+            notebook = notebook_html(job.notebook())
         except Exception as e:  # noqa: BLE001
-            body = f"<i>cannot read the output notebook: {esc(e)}</i>"
-        parts.append(f"<details><summary>Output notebook</summary>{body}</details>")
+            notebook = f"<i>cannot read the output notebook: {esc(e)}</i>"
+    return title, [("Summary", "".join(summary)), ("Runs", runs_html), ("Output notebook", notebook)]
+
+
+def job_card(job: Job) -> str:
+    title, sections = job_sections(job)
+    summary, runs_html, notebook = (html for _, html in sections)
+    parts = [summary, runs_html]
+    if notebook:
+        parts.append(f"<details><summary>Output notebook</summary>{notebook}</details>")
     return card(title, "".join(parts))
 
 

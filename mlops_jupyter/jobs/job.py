@@ -129,3 +129,10 @@ class Job:
         from mlops_jupyter.jobs.display import job_card
 
         return job_card(self)
+
+    def widget(self) -> Any:
+        """A live panel (ipywidgets tabs: summary, runs, output notebook)."""
+        from mlops_jupyter.display.panel import tabs
+        from mlops_jupyter.jobs.display import job_sections
+
+        return tabs(*job_sections(self))

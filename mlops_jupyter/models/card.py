@@ -108,15 +108,14 @@ def version_summary_html(v: ModelVersion) -> str:
     return card(_title(v), "".join(parts))
 
 
-def card_html(c: ModelCard) -> str:
+def card_sections(c: ModelCard) -> tuple[str, list[tuple[str, str]]]:
+    """(title, [(label, html), ...]) shared by the static card and the live panel."""
     v = c.version
-    parts = []
+    overview = []
     if v.description:
-        parts.append(f"<p>{esc(v.description)}</p>")
-    parts.append("<b>Lineage</b><div>" + lineage_svg(c) + "</div>")
+        overview.append(f"<p>{esc(v.description)}</p>")
     if v.metrics:
-        parts.append("<b>Metrics</b>" + kv_table(sorted(v.metrics.items())))
-    parts.append("<b>Signature</b>" + _signature_table(v))
+        overview.append("<b>Metrics</b>" + kv_table(sorted(v.metrics.items())))
     facts = [
         ("digest (BLAKE3)", v.blob), ("size", v.size), ("creator", v.creator),
         ("run", None if c.run is None else f"{c.run.id} ({c.run.name or ''})"),
@@ -126,21 +125,32 @@ def card_html(c: ModelCard) -> str:
     ]
     if v.flavor_meta.get("untrusted_types"):
         facts.append(("needs trust for", ", ".join(v.flavor_meta["untrusted_types"])))
-    parts.append("<details open><summary>Details</summary>"
-                 + kv_table([(k, x) for k, x in facts if x not in (None, "")]) + "</details>")
+    overview.append("<details open><summary>Details</summary>"
+                    + kv_table([(k, x) for k, x in facts if x not in (None, "")]) + "</details>")
     if v.requirements:
-        parts.append("<details><summary>Requirements</summary>"
-                     + kv_table(sorted(v.requirements.items())) + "</details>")
+        overview.append("<details><summary>Requirements</summary>"
+                        + kv_table(sorted(v.requirements.items())) + "</details>")
     if v.tags:
-        parts.append("<b>Tags</b>" + kv_table(sorted(v.tags.items())))
+        overview.append("<b>Tags</b>" + kv_table(sorted(v.tags.items())))
+    history = ""
     if c.history:
         rows = [[_when(e.at), e.user, e.action, e.alias or "",
                  "" if e.from_version is None else f"v{e.from_version}",
                  "" if e.to_version is None else f"v{e.to_version}", e.reason or ""]
                 for e in c.history[-20:]]
-        parts.append("<b>History</b>" + table(
-            ["at", "user", "action", "alias", "from", "to", "reason"], rows))
-    return card(_title(v), "".join(parts))
+        history = "<b>History</b>" + table(
+            ["at", "user", "action", "alias", "from", "to", "reason"], rows)
+    return _title(v), [
+        ("Overview", "".join(overview)),
+        ("Lineage", "<b>Lineage</b><div>" + lineage_svg(c) + "</div>"),
+        ("Signature", "<b>Signature</b>" + _signature_table(v)),
+        ("History", history),
+    ]
 
 
-__all__ = ["card_html", "lineage_svg", "version_summary_html", "fmt_value"]
+def card_html(c: ModelCard) -> str:
+    title, sections = card_sections(c)
+    return card(title, "".join(html for _, html in sections))
+
+
+__all__ = ["card_html", "card_sections", "lineage_svg", "version_summary_html", "fmt_value"]

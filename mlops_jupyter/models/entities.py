@@ -117,6 +117,13 @@ class ModelCard:
 
         return card_html(self)
 
+    def widget(self) -> Any:
+        """A live panel (ipywidgets tabs: overview, lineage, signature, history)."""
+        from mlops_jupyter.display.panel import tabs
+        from mlops_jupyter.models.card import card_sections
+
+        return tabs(*card_sections(self))
+
     def __repr__(self) -> str:
         return f"<ModelCard {self.version.ref} datasets={len(self.datasets)} events={len(self.history)}>"
 
