@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 from mlops_jupyter.models.signature import Signature
@@ -47,23 +47,12 @@ class ModelVersion(ModelVersionRecord):
 
 
 @dataclass(frozen=True)
-class AliasEvent:
+class AliasEvent(AuditRecord):
     """One line of a model's governance history (from the append-only audit log)."""
-
-    at: float
-    user: str | None
-    action: str
-    model: str
-    alias: str | None
-    from_version: int | None
-    to_version: int | None
-    reason: str | None
-    details: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def of(cls, rec: AuditRecord) -> AliasEvent:
-        return cls(rec.at, rec.user, rec.action, rec.model, rec.alias, rec.from_version,
-                   rec.to_version, rec.reason, rec.details)
+        return cls(**{f.name: getattr(rec, f.name) for f in fields(AuditRecord)})
 
     def __repr__(self) -> str:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.at))
