@@ -31,10 +31,11 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
         ),
         r"\g<pre>\g<q>" + MASK + r"\g<q>",
     ),
-    # env files: KEY=value with no space around "=" (Python code puts spaces there)
+    # env files: KEY=value with no space around "=" (Python code puts spaces there);
+    # a leading +/- is a diff line of such a file
     (
         re.compile(
-            r"""(?imx)(?P<pre>^[ \t]*(?:export[ \t]+)?(?:[a-z0-9]+[_.-])*""" + _SECRET_WORDS + r"""=)
+            r"""(?imx)(?P<pre>^[+\- \t]*(?:export[ \t]+)?(?:[a-z0-9]+[_.-])*""" + _SECRET_WORDS + r"""=)
             (?P<val>[^\s"']{4,})"""
         ),
         r"\g<pre>" + MASK,
@@ -42,7 +43,7 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     # YAML: key: value, a plain scalar up to the end of the line or a comment
     (
         re.compile(
-            r"""(?imx)(?P<pre>^[ \t-]*(?:[a-z0-9]+[_.-])*""" + _SECRET_WORDS + r""":[ \t]+)
+            r"""(?imx)(?P<pre>^[+ \t-]*(?:[a-z0-9]+[_.-])*""" + _SECRET_WORDS + r""":[ \t]+)
             (?P<val>[^\s"'\#\[\](){}=]{4,})(?=[ \t]*(?:\#|$))"""
         ),
         r"\g<pre>" + MASK,
