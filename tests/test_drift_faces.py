@@ -70,21 +70,18 @@ def test_unreadable_table_files_are_one_clear_error(mlops_home, tmp_path, capsys
 
 
 def test_unusable_data_is_exit_2_not_drift(mlops_home, tmp_path, capsys) -> None:
+    """The real engine is fed data it cannot compare (no stub): exit 2 with its message,
+    never exit 1 ("drift") or 0, and no report saved."""
     pd.DataFrame({"x": [1.0, 2.0, 3.0] * 10}).to_csv(tmp_path / "cur.csv", index=False)
     mj.datasets.add(pd.DataFrame({"x": [1.0, 2.0, 3.0] * 10}), name="ok")
-    bad = tmp_path / "bad.csv"
-    pd.DataFrame({"x": ["1", "2", "3"] * 10}).to_csv(bad, index=False)
     code = main(["drift", "ok@v1", str(tmp_path / "cur.csv"), "--fail-on-drift"])
     assert code == 0
-    from mlops_jupyter.errors import ValidationError
-    from mlops_jupyter.monitoring import api
-
-    def refuse(*a, **k):  # type: ignore[no-untyped-def]
-        raise ValidationError("column 'x' mixes value types")  # what the engine says of such data
-
-    orig, api.drift = api.drift, refuse
-    try:
-        assert main(["drift", "ok@v1", str(bad), "--fail-on-drift"]) == 2
-    finally:
-        api.drift = orig
-    assert "mixes value types" in capsys.readouterr().err
+    saved = len(mj.drift_history("ok"))
+    capsys.readouterr()
+    mixed = tmp_path / "mixed.json"  # JSON keeps numbers and text apart in one column
+    mixed.write_text(json.dumps([{"x": v} for v in [1.5, "a", 2.5] * 10]))
+    assert main(["drift", "ok@v1", str(mixed), "--fail-on-drift"]) == 2
+    err = capsys.readouterr().err
+    assert "column 'x' in the current data mixes value types (float, str)" in err
+    assert "Traceback" not in err
+    assert len(mj.drift_history("ok")) == saved
