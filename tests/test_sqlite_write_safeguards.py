@@ -103,7 +103,7 @@ def test_read_then_write_transactions_do_not_fail_without_the_retry(
             n = c.exec_driver_sql("SELECT count(*) FROM t").scalar()
             mine.set()
             other.wait(timeout=1.0)  # under IMMEDIATE the other is still waiting at BEGIN
-            c.exec_driver_sql(f"INSERT INTO t VALUES ({me}, 'seen {n}')")
+            c.exec_driver_sql("INSERT INTO t VALUES (?, ?)", (me, f"seen {n}"))
         return body
 
     def run(me: int, mine: threading.Event, other: threading.Event, after: threading.Event | None) -> None:
@@ -131,7 +131,7 @@ def test_an_injected_lock_error_is_retried(db: Database, monkeypatch: pytest.Mon
 
     def body(c):  # type: ignore[no-untyped-def]
         calls.append(1)
-        c.exec_driver_sql(f"INSERT INTO t VALUES (7, 'attempt {len(calls)}')")
+        c.exec_driver_sql("INSERT INTO t VALUES (7, ?)", (f"attempt {len(calls)}",))
         if len(calls) < 3:
             raise _locked()  # after a write: the attempt must be rolled back
         return "done"
@@ -187,7 +187,7 @@ def test_a_unique_conflict_is_retried_when_asked(db: Database, monkeypatch: pyte
         calls.append(1)
         # first attempt: a stale "max + 1" (another writer took it meanwhile)
         nxt = 1 if len(calls) == 1 else c.exec_driver_sql("SELECT max(k) + 1 FROM t").scalar()
-        c.exec_driver_sql(f"INSERT INTO t VALUES ({nxt}, 'second')")
+        c.exec_driver_sql("INSERT INTO t VALUES (?, 'second')", (nxt,))
         return nxt
 
     assert db.write(allocate, retry_on_conflict=True) == 2
