@@ -2,8 +2,11 @@
 
 Run on demand (not part of the test suite):
 
-    python tests/benchmarks/bench_drift.py                # ours only
-    EVIDENTLY_PYTHON=/work/bench-venv/bin/python python tests/benchmarks/bench_drift.py
+    python tests/benchmarks/bench_drift.py
+
+Evidently comes from the environment `python tests/benchmarks/run_all.py` builds
+(.bench-envs/evidently), or EVIDENTLY_PYTHON; absent, ours is measured alone and the
+command that builds it is printed.
 
 Evidently 0.7 does not import with pandas 3, so it runs in its own interpreter (a venv
 with ``pip install evidently 'pandas<3' pyarrow``): this script writes the data to
@@ -23,9 +26,14 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from pathlib import Path as _Path
+
+sys.path.insert(0, str(_Path(__file__).resolve().parent))
 import time
 from pathlib import Path
 
+import _envs  # noqa: E402
+import _table  # noqa: E402
 import numpy as np
 import pandas as pd
 
@@ -114,10 +122,11 @@ def run_evidently(python: str, ref: pd.DataFrame, cur: pd.DataFrame, repeat: int
 
 
 def main() -> int:
-    sizes = [int(s) for s in os.environ.get("BENCH_SIZES", "100000,1000000").split(",")]
+    default_sizes = "100000" if _table.quick() else "100000,1000000"
+    sizes = [int(s) for s in os.environ.get("BENCH_SIZES", default_sizes).split(",")]
     repeat = int(os.environ.get("BENCH_REPEAT", "3"))
     ev_repeat = int(os.environ.get("EVIDENTLY_REPEAT", "1"))
-    ev_python = os.environ.get("EVIDENTLY_PYTHON")
+    ev_python = _envs.python_for("evidently")
     print(f"drift benchmark: {os.cpu_count()} CPUs, numpy {np.__version__}, pandas {pd.__version__}")
     # warm-up: imports of scipy etc. are not part of the per-report cost
     warm_ref, warm_cur = make_data(1000, seed=99)
@@ -145,7 +154,8 @@ def main() -> int:
             print("  BUDGET MISSED: 1M x 20 must take under 2 s")
             ok = False
         if not ev_python:
-            print("  evidently: skipped (set EVIDENTLY_PYTHON to an interpreter with evidently)")
+            print("  " + _envs.missing("evidently"))
+            _row(n, ref.shape[1], ours, len(html.encode()), None)
             continue
         ev = run_evidently(ev_python, ref, cur, ev_repeat)
         if ev is None:
@@ -177,7 +187,21 @@ def main() -> int:
         if et / ours < 20:
             print("  BUDGET MISSED: must be at least 20x faster than Evidently")
             ok = False
-    return 0 if ok else 1
+        _row(n, ref.shape[1], ours, len(html.encode()), (et, ev.get("html_size")))
+    return 0 if ok and _table.exit_code() == 0 else 1
+
+
+def _row(n: int, cols: int, ours: float, html_bytes: int, ev: tuple[float, int | None] | None) -> None:
+    label = _envs.ENVS["evidently"].label
+    size = f", {ev[1] / 1e6:.1f} MB" if ev and ev[1] else ""
+    _table.row(
+        f"drift report, {n:,} rows × {cols} columns",
+        f"{ours:.2f} s, {html_bytes / 1024:.0f} KiB of HTML",
+        f"{label} DataDriftPreset: {ev[0]:.1f} s{size}" if ev else f"{label}: not measured",
+        ratio=ev[0] / ours if ev else None,
+        budget=("< 2 s; " if n >= 1_000_000 else "") + ">= 20x faster than Evidently",
+        ok=(n < 1_000_000 or ours < 2.0) and (ev is None or ev[0] / ours >= 20), order=40 + n // 1_000_000,
+    )
 
 
 if __name__ == "__main__":

@@ -5,9 +5,9 @@
 2. per-cell overhead of ``%%mlops track`` on an empty cell, measured as the round trip
    a front end sees (budget 20 ms), with the median of plain cells subtracted;
 3. autolog overhead on a small scikit-learn fit, beside MLflow's ``mlflow.sklearn.autolog``
-   on the same fit when a Python with mlflow is available (``--mlflow-python``, else
-   /work/bench-mlflow or /work/bench-venv); MLflow runs in that interpreter through a
-   subprocess so its imports never touch ours.
+   on the same fit when a Python with mlflow is available (``--mlflow-python``, else the
+   environment run_all.py builds in .bench-envs/mlflow, or MLFLOW_PYTHON); MLflow runs in
+   that interpreter through a subprocess so its imports never touch ours.
 
 Run: ``python tests/benchmarks/bench_magics.py [--cells 60] [--kernels 5]``.
 """
@@ -25,7 +25,9 @@ import textwrap
 import time
 from pathlib import Path
 
-CANDIDATE_MLFLOW_PYTHONS = ["/work/bench-mlflow/bin/python", "/work/bench-venv/bin/python"]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _envs  # noqa: E402
+import _table  # noqa: E402
 
 FIT_SETUP = """
 import numpy as np
@@ -66,7 +68,7 @@ def _run(kc, code: str) -> tuple[float, list[str]]:  # type: ignore[no-untyped-d
     return elapsed, texts
 
 
-def bench_load_ext(kernels: int) -> None:
+def bench_load_ext(kernels: int) -> float:
     times, heavy = [], set()
     for _ in range(kernels):
         with tempfile.TemporaryDirectory() as tmp:
@@ -91,9 +93,10 @@ def bench_load_ext(kernels: int) -> None:
     print(f"%load_ext in a fresh kernel: median {statistics.median(times) * 1000:.1f} ms "
           f"(min {min(times) * 1000:.1f}, max {max(times) * 1000:.1f}; {kernels} kernels; budget 150 ms); "
           f"{nmods} modules imported; heavy packages imported: {sorted(heavy) or 'none'}")
+    return statistics.median(times)
 
 
-def bench_cell_overhead(cells: int) -> None:
+def bench_cell_overhead(cells: int) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / ".mlops"
         km, kc = _start_kernel(home)
@@ -113,6 +116,7 @@ def bench_cell_overhead(cells: int) -> None:
     print(f"%%mlops track on an empty cell: round trip {t * 1000:.1f} ms vs {p * 1000:.1f} ms plain -> "
           f"overhead {(t - p) * 1000:.1f} ms median (p90 {(sorted(tracked)[int(cells * 0.9)] - p) * 1000:.1f} ms; "
           f"{cells} cells; budget 20 ms). Runs stored: {out[-1].strip()}")
+    return t - p
 
 
 OURS = FIT_SETUP + """
@@ -151,7 +155,7 @@ print(statistics.median(base), *out)
 
 
 def _mlflow_python(explicit: str | None) -> str | None:
-    for cand in ([explicit] if explicit else CANDIDATE_MLFLOW_PYTHONS):
+    for cand in ([explicit] if explicit else [_envs.python_for("mlflow")]):
         if cand and Path(cand).exists():
             ok = subprocess.run([cand, "-c", "import mlflow, sklearn"], capture_output=True)
             if ok.returncode == 0:
@@ -159,7 +163,7 @@ def _mlflow_python(explicit: str | None) -> str | None:
     return None
 
 
-def bench_autolog(n: int, mlflow_python: str | None) -> None:
+def bench_autolog(n: int, mlflow_python: str | None) -> tuple[float, tuple[float, float] | None]:
     with tempfile.TemporaryDirectory() as tmp:
         env = {**_kernel_env(Path(tmp) / ".mlops")}
         res = subprocess.run([sys.executable, "-c", OURS.format(n=n)], capture_output=True,
@@ -169,13 +173,13 @@ def bench_autolog(n: int, mlflow_python: str | None) -> None:
               f"+{(ours - base) * 1000:.1f} ms per fit (incl. training score; median of {n})")
         py = _mlflow_python(mlflow_python)
         if py is None:
-            print("MLflow: no Python with mlflow found (pass --mlflow-python); skipped")
-            return
+            print(_envs.missing("mlflow") + " (or pass --mlflow-python)")
+            return ours - base, None
         res = subprocess.run([py, "-c", THEIRS.format(n=max(3, n // 4), db=Path(tmp) / "mlflow.db")],
                              capture_output=True, text=True, cwd=tmp, timeout=1200)
         if res.returncode != 0:
             print(f"MLflow run failed: {res.stderr.strip().splitlines()[-1:]}")
-            return
+            return ours - base, None
         mbase, mnomodel, mmodel = map(float, res.stdout.split()[-3:])
         ver = subprocess.run([py, "-c", "import mlflow; print(mlflow.__version__)"], capture_output=True, text=True).stdout.strip()
         print(f"MLflow {ver} sklearn autolog on the same fit (fit {mbase * 1000:.1f} ms): "
@@ -184,19 +188,34 @@ def bench_autolog(n: int, mlflow_python: str | None) -> None:
         floor = max(ours - base, 0.5e-3)  # below 0.5 ms the difference is noise
         print(f"  -> MLflow adds {(mmodel - mbase) / floor:.0f}x our overhead by default, "
               f"{(mnomodel - mbase) / floor:.0f}x without models")
+        return ours - base, (mnomodel - mbase, mmodel - mbase)
 
 
-def main() -> None:
+def main() -> int:
+    quick = _table.quick()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--kernels", type=int, default=5)
-    ap.add_argument("--cells", type=int, default=60)
-    ap.add_argument("--fits", type=int, default=20)
+    ap.add_argument("--kernels", type=int, default=3 if quick else 5)
+    ap.add_argument("--cells", type=int, default=20 if quick else 60)
+    ap.add_argument("--fits", type=int, default=8 if quick else 20)
     ap.add_argument("--mlflow-python")
     a = ap.parse_args()
-    bench_load_ext(a.kernels)
-    bench_cell_overhead(a.cells)
-    bench_autolog(a.fits, a.mlflow_python)
+    load = bench_load_ext(a.kernels)
+    cell = bench_cell_overhead(a.cells)
+    fit, theirs = bench_autolog(a.fits, a.mlflow_python)
+    _table.row(
+        "`%load_ext mlops_jupyter` in a fresh kernel", f"{load * 1000:.0f} ms", "",
+        budget="<= 150 ms", ok=load <= 0.15, order=60,
+    )
+    alt = (f"MLflow autolog: +{theirs[0] * 1000:.0f} ms (no models) / +{theirs[1]:.1f} s per fit"
+           if theirs else "MLflow autolog: not measured")
+    _table.row(
+        "`%%mlops track` / sklearn autolog overhead",
+        f"+{cell * 1000:.1f} ms per cell / +{fit * 1000:.1f} ms per fit", alt,
+        ratio=theirs[0] / max(fit, 0.5e-3) if theirs else None,
+        budget="<= 20 ms per cell", ok=cell <= 0.020, order=61,
+    )
+    return _table.exit_code()
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -4,8 +4,11 @@
 Plain script (not a test): prints start time, p50/p99 latency of sequential single-row
 requests over loopback (keep-alive), and requests/s with 8 concurrent clients.
 
-    /work/venv/bin/python tests/benchmarks/bench_serving.py [--requests 1000] [--seconds 5]
-    MLFLOW_PYTHON=/work/bench-mlflow/bin/python  (default; skipped when absent)
+    python tests/benchmarks/bench_serving.py [--requests 1000] [--seconds 5]
+
+MLflow comes from the environment run_all.py builds (.bench-envs/mlflow) or MLFLOW_PYTHON;
+when neither exists the comparison is skipped with the command that builds it.
+Budget: beside MLflow, p50 latency and throughput at least as good (ratio >= 1).
 """
 
 from __future__ import annotations
@@ -27,7 +30,11 @@ import httpx
 import numpy as np
 
 ROW = {"f0": 0.3, "f1": -1.2, "f2": 0.7, "f3": 2.0}
-MLFLOW_PYTHON = os.environ.get("MLFLOW_PYTHON", "/work/bench-mlflow/bin/python")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _envs  # noqa: E402
+import _table  # noqa: E402
+
+MLFLOW_PYTHON = _envs.python_for("mlflow") or ""
 
 
 def free_port() -> int:
@@ -135,7 +142,7 @@ MLFLOW_TRAIN = textwrap.dedent("""
 
 
 def bench_mlflow(work: Path, n: int, seconds: float) -> dict[str, float] | None:
-    if not Path(MLFLOW_PYTHON).exists():
+    if not MLFLOW_PYTHON or not Path(MLFLOW_PYTHON).exists():
         return None
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{work}/mlflow.db",
            "PATH": f"{Path(MLFLOW_PYTHON).parent}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -165,10 +172,10 @@ def bench_mlflow(work: Path, n: int, seconds: float) -> dict[str, float] | None:
     return {"start_s": start, "p50_ms": p50, "p99_ms": p99, "rps_8_clients": rps}
 
 
-def main() -> None:
+def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--requests", type=int, default=1000)
-    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--requests", type=int, default=300 if _table.quick() else 1000)
+    ap.add_argument("--seconds", type=float, default=2.0 if _table.quick() else 5.0)
     a = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-serving-"))
     try:
@@ -186,8 +193,19 @@ def main() -> None:
               f"throughput {ours['rps_8_clients'] / theirs['rps_8_clients']:.1f}x ours, "
               f"start {theirs['start_s'] / ours['start_s']:.1f}x")
     else:
-        print(f"(mlflow not found at {MLFLOW_PYTHON}: no comparison)")
+        print(_envs.missing("mlflow"))
+    ok = None if not theirs else (
+        ours["p50_ms"] <= theirs["p50_ms"] and ours["rps_8_clients"] >= theirs["rps_8_clients"])
+    _table.row(
+        "serve a LogisticRegression",
+        f"start {ours['start_s']:.1f} s, p50 {ours['p50_ms']:.1f} ms, {ours['rps_8_clients']:.0f} req/s",
+        (f"`mlflow models serve`: start {theirs['start_s']:.1f} s, p50 {theirs['p50_ms']:.1f} ms, "
+         f"{theirs['rps_8_clients']:.0f} req/s") if theirs else "`mlflow models serve`: not measured",
+        ratio=ours["rps_8_clients"] / theirs["rps_8_clients"] if theirs else None,
+        budget="p50 and req/s at least MLflow's", ok=ok, order=70,
+    )
+    return _table.exit_code()
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

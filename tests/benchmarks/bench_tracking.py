@@ -1,10 +1,8 @@
 """Tracking benchmarks: ours beside MLflow (SQLite backend) in the same run.
 
 Run on demand:  python tests/benchmarks/bench_tracking.py [--quick]
-MLflow runs in its own interpreter (it pins its own dependencies): point
-MLFLOW_PYTHON at a Python that has mlflow installed, e.g.
-    python -m venv /tmp/mlflow-venv && /tmp/mlflow-venv/bin/pip install mlflow
-    MLFLOW_PYTHON=/tmp/mlflow-venv/bin/python python tests/benchmarks/bench_tracking.py
+MLflow runs in its own interpreter (it pins its own dependencies): the one
+`python tests/benchmarks/run_all.py` builds in .bench-envs/mlflow, or MLFLOW_PYTHON.
 Budgets (issue 2): >= 1,000,000 points/s buffered, >= 1000x MLflow per-call log_metric,
 run creation <= 2 ms, 10,000 runs listed < 0.2 s, import <= 0.15 s.
 """
@@ -21,6 +19,10 @@ import tempfile
 import textwrap
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _envs  # noqa: E402
+import _table  # noqa: E402
 
 
 def _median(fn, repeat: int = 3) -> float:  # type: ignore[no-untyped-def]
@@ -135,8 +137,9 @@ MLFLOW_CODE = textwrap.dedent(
 
 
 def mlflow(n_small: int, n_batch: int, n_runs: int) -> dict[str, float] | None:
-    py = os.environ.get("MLFLOW_PYTHON")
+    py = _envs.python_for("mlflow")
     if not py:
+        print(_envs.missing("mlflow"))
         return None
     res = subprocess.run(
         [py, "-c", MLFLOW_CODE, str(n_small), str(n_batch), str(n_runs)],
@@ -149,35 +152,64 @@ def mlflow(n_small: int, n_batch: int, n_runs: int) -> dict[str, float] | None:
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
+def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="MLflow per-call on 1,000 points instead of 10,000")
     args = ap.parse_args()
-    n_mlflow_calls = 1000 if args.quick else 10_000
-    o = ours(10_000, 1_000_000, 1000, 10_000)
-    m = mlflow(n_mlflow_calls, 10_000, 1000)
+    quick = args.quick or _table.quick()
+    n_mlflow_calls = 1000 if quick else 10_000
+    o = ours(10_000, 1_000_000, 200 if quick else 1000, 10_000)
+    m = mlflow(n_mlflow_calls, 10_000, 200 if quick else 1000)
     print(f"{'measure':44s} {'ours':>14s} {'MLflow':>14s} {'ratio':>10s}")
 
-    def row(label: str, a: float, b: float | None, unit: str, better_low: bool = True) -> None:
+    def line(label: str, a: float, b: float | None, unit: str, better_low: bool = True) -> None:
         ratio = "" if b is None else f"{(b / a if better_low else a / b):.0f}x"
         bs = "" if b is None else f"{b:.4g} {unit}"
         print(f"{label:44s} {a:>10.4g} {unit:3s} {bs:>14s} {ratio:>10s}")
 
-    row("import", o["import_s"], m and m["import_s"], "s")
+    line("import", o["import_s"], m and m["import_s"], "s")
     per_point_ours = o["log_small_buffered_s"] / o["log_small_n"]
     per_point_mlflow = m and m["log_percall_s"] / m["log_percall_n"]
-    row("log_metric, per point (buffered vs per call)", per_point_ours * 1e6, per_point_mlflow and per_point_mlflow * 1e6, "us")
-    row("10,000 points end to end (incl. write)", o["log_small_total_s"], m and m["log_batch_s"], "s")
+    line("log_metric, per point (buffered vs per call)", per_point_ours * 1e6, per_point_mlflow and per_point_mlflow * 1e6, "us")
+    line("10,000 points end to end (incl. write)", o["log_small_total_s"], m and m["log_batch_s"], "s")
     print(f"{'  (MLflow figure: log_batch in chunks of 1,000)':44s}")
-    row("1,000,000 points buffered", o["log_big_buffered_s"], None, "s")
-    row("1,000,000 points end to end", o["log_big_total_s"], None, "s")
+    line("1,000,000 points buffered", o["log_big_buffered_s"], None, "s")
+    line("1,000,000 points end to end", o["log_big_total_s"], None, "s")
     print(f"buffered rate: {o['log_big_points_per_s_buffered']:,.0f} points/s (budget >= 1,000,000)")
-    row("create a run (5 params + 5 metrics)", o["create_run_ms"], m and m["create_run_ms"], "ms")
-    row(f"list {o['list_runs_n']:,} runs -> DataFrame", o["list_runs_s"], None, "s")
+    line("create a run (5 params + 5 metrics)", o["create_run_ms"], m and m["create_run_ms"], "ms")
+    line(f"list {o['list_runs_n']:,} runs -> DataFrame", o["list_runs_s"], None, "s")
     if m:
         print(f"MLflow search_runs of {m['list_runs_n']:,} runs: {m['list_runs_s']:.3f} s")
-    print("budgets: import <= 0.15 s; run <= 2 ms; 10,000 runs listed < 0.2 s")
+
+    label = _envs.ENVS["mlflow"].label
+    rate = o["log_big_points_per_s_buffered"]
+    ratio = per_point_mlflow / per_point_ours if per_point_mlflow else None
+    _table.row(
+        "`log_metric` in a training loop",
+        f"{per_point_ours * 1e6:.1f} µs per point, {rate / 1e6:.1f} M points/s buffered",
+        f"{label}: {per_point_mlflow * 1e3:.1f} ms per call" if per_point_mlflow else _envs.missing("mlflow").split(":")[0] + ": not measured",
+        ratio=ratio, budget=">= 1,000,000 points/s; >= 1000x MLflow per call",
+        ok=rate >= 1_000_000 and (ratio is None or ratio >= 1000), order=10,
+    )
+    _table.row(
+        "create a run with 5 params + 5 metrics", f"{o['create_run_ms']:.1f} ms",
+        f"MLflow: {m['create_run_ms']:.1f} ms" if m else "MLflow: not measured",
+        ratio=m["create_run_ms"] / o["create_run_ms"] if m else None, budget="<= 2 ms",
+        ok=o["create_run_ms"] <= 2.0, order=11,
+    )
+    _table.row(
+        f"list {o['list_runs_n']:,} runs as a DataFrame", f"{o['list_runs_s']:.2f} s",
+        f"MLflow: {m['list_runs_s']:.2f} s for {m['list_runs_n']:,} runs" if m else "MLflow: not measured",
+        budget="< 0.2 s", ok=o["list_runs_s"] < 0.2, order=12,
+    )
+    _table.row(
+        "`import`", f"{o['import_s']:.3f} s",
+        f"MLflow: {m['import_s']:.1f} s" if m else "MLflow: not measured",
+        ratio=m["import_s"] / o["import_s"] if m else None, budget="<= 0.15 s",
+        ok=o["import_s"] <= 0.15, order=13,
+    )
+    return _table.exit_code()
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
