@@ -72,7 +72,8 @@ def python_for(name: str) -> str | None:
     if explicit:
         return explicit
     py = built_python(name)
-    return str(py) if py.exists() else None
+    built = py.exists() and (ENVS_DIR / name / ".pins").exists()  # not a half-built one
+    return str(py) if built else None
 
 
 def executable_for(name: str, program: str) -> str | None:
