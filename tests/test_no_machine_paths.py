@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-#: an absolute path of a machine: /work/..., /root/..., /home/<user>/...
+#: an absolute path of a machine: under work, root or home/<user>, at the file system root
 MACHINE_PATH = re.compile(r"(?<![\w.~$-])/(?:work|root|home/(?!you/)[A-Za-z0-9_.-]+)/[\w.-]")
 
 

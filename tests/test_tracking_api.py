@@ -267,14 +267,15 @@ def test_secrets_redacted_in_git_diff(mlops_home, tmp_path) -> None:
     assert "api_key" in diff and "sk-live" not in diff and "REDACTED" in diff
 
 
-def test_notebook_path_and_job_id_recorded(mlops_home, monkeypatch) -> None:
-    monkeypatch.setenv("JPY_SESSION_NAME", "/work/nb/train.ipynb")
+def test_notebook_path_and_job_id_recorded(mlops_home, monkeypatch, tmp_path) -> None:
+    notebook = str(tmp_path / "nb" / "train.ipynb")
+    monkeypatch.setenv("JPY_SESSION_NAME", notebook)
     monkeypatch.setenv("MLOPS_JOB_ID", "abc123")
     with mj.start_run() as run:
         pass
     got = mj.get_run(run.id)
-    assert got.source == "/work/nb/train.ipynb" and got.job_id == "abc123"
-    assert got.tags["mlops.notebook"] == "/work/nb/train.ipynb"
+    assert got.source == notebook and got.job_id == "abc123"
+    assert got.tags["mlops.notebook"] == notebook
 
 
 def test_run_display_escapes_user_text(mlops_home) -> None:
