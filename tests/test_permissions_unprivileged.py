@@ -43,7 +43,16 @@ def _unprivileged_prefix() -> list[str]:
         if os.environ.get("CI"):
             pytest.fail("setpriv (util-linux) is needed to run permission tests as nobody in CI")
         pytest.skip("running as root without setpriv: cannot drop privileges")
-    return [setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+    prefix = [setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+    probe = subprocess.run([*prefix, sys.executable, "-c", "import mlops_jupyter"],
+                           cwd="/", capture_output=True, text=True, timeout=60)
+    if probe.returncode != 0:
+        why = (f"user nobody cannot run {sys.executable} with mlops_jupyter (a folder on the way "
+               f"is not traversable: chmod o+x it): {probe.stderr.strip()[-300:]}")
+        if os.environ.get("CI"):
+            pytest.fail(why)
+        pytest.skip(why)
+    return prefix
 
 
 @pytest.fixture
