@@ -46,8 +46,12 @@ class HeaderDeadlineProtocol(_Base):  # type: ignore[misc,valid-type]
         self._arm()
 
     def data_received(self, data: bytes) -> None:
-        if self._deadline is None and (self.cycle is None or self.cycle.response_complete):
-            self._arm()  # the first bytes of a new request on a kept-alive connection
+        cycle = self.cycle
+        if (cycle is None or cycle.response_complete) and (self._deadline is None or self._armed_cycle is not cycle):
+            # the first bytes of a new request on a kept-alive connection: its own deadline
+            if self._deadline is not None:
+                self._deadline.cancel()
+            self._arm()
         super().data_received(data)
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -104,7 +104,7 @@ def _digest(token: str | bytes) -> bytes:
 
 def hash_token(token: str) -> str:
     """The ``sha256:<hex>`` form to put in a token file instead of the token itself."""
-    return "sha256:" + _digest(token).hexdigest()
+    return "sha256:" + _digest(token).hex()
 
 
 def check_token_text(tok: str, where: str = "the serving token") -> None:
