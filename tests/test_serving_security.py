@@ -17,7 +17,6 @@ from sklearn.linear_model import LogisticRegression
 import mlops_jupyter as mj
 from mlops_jupyter.errors import UsageError
 from mlops_jupyter.serving import BackgroundServer
-from mlops_jupyter.serving.security import hash_token
 
 PREDICT = "/v1/models/churn/production/predict"
 ROW = {"records": [{"tenure": 12, "spend": 55.5}]}
@@ -124,6 +123,8 @@ def test_slow_half_open_connections_do_not_starve_real_requests(models: Path) ->
 
 
 def test_scoped_tokens_and_rotation_without_restart(models: Path, tmp_path: Path) -> None:
+    from mlops_jupyter.serving.security import hash_token
+
     predictor_tok, reader_tok, admin_tok, new_tok = (f"{w}-token-0123456789abcdef" for w in ("p", "r", "a", "n"))
     f = tmp_path / "tokens"
     f.write_text(f"# scoped tokens\n{predictor_tok} predict\n{hash_token(reader_tok)} read\n"

@@ -224,6 +224,19 @@ class Predictor:
         self.start_watching()
         return lm, fallback
 
+    def preload(self, refs: Iterable[str]) -> None:
+        """Load, check and warm the references to serve before the first request (a ref
+        that fails its checks is logged; its requests get the usual 503)."""
+        for ref in refs:
+            name, version, alias = registry.parse_ref(ref)
+            selector = alias or ("latest" if version is None else f"v{version}")
+            try:
+                lm, _ = self.route(name, selector)
+            except MlopsError as e:
+                log.error("not preloaded: %s: %s", ref, e)
+                continue
+            self.warm(lm)
+
     def start_watching(self) -> None:
         """Start the background thread that re-resolves served references (idempotent)."""
         if self.refresh is None or self._watcher is not None:

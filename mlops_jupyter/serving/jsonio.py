@@ -37,7 +37,11 @@ def dumps(obj: Any) -> bytes:
             return orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY)
         except TypeError:
             pass
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, default=str).encode("utf-8")
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, default=_default).encode("utf-8")
+
+
+def _default(o: Any) -> Any:
+    return o.tolist() if hasattr(o, "tolist") else str(o)
 
 
 __all__ = ["loads", "dumps", "BadJSON"]

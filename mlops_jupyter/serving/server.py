@@ -128,6 +128,8 @@ def build(
                     header_timeout=header_timeout, batch_wait=batch_wait, batch_rows=batch_rows,
                     refresh=refresh)
     app = create_app(**opts)
+    if refs is not None:
+        app.state.predictor.preload(refs)  # no request waits for a load
     app.state.predictor.start_watching()
     config = uvicorn.Config(app, **_uvicorn_kwargs(host, port, log_level, header_timeout))
     return uvicorn.Server(config)
@@ -140,6 +142,8 @@ def worker_app() -> Any:
 
     opts = json.loads(os.environ[ENV_WORKER_CONFIG])
     app = create_app(**opts)
+    if opts["refs"] is not None:
+        app.state.predictor.preload(opts["refs"])
     app.state.predictor.start_watching()
     return app
 
