@@ -8,6 +8,7 @@ import os
 import socket
 import time
 from pathlib import Path
+
 import httpx
 import numpy as np
 import pandas as pd
