@@ -283,11 +283,40 @@ def safe_key(k: Any) -> str:
     return text if len(text) <= 64 else text[:61] + "…"
 
 
+_FRAME_SPECS: dict[int, tuple[Signature, Any, str | None]] = {}
+
+
+def _frame_spec(signature: Signature) -> tuple[Any, str | None]:
+    """(column Index, the one numpy dtype when every column is a non-nullable number of
+    that dtype, else None), cached per signature object. An object-dtype Index: pandas 3
+    would otherwise infer a string Index per request, and scikit-learn reads it back."""
+    hit = _FRAME_SPECS.get(id(signature))
+    if hit is not None and hit[0] is signature:
+        return hit[1], hit[2]
+    import pandas as pd
+
+    dtypes = {c.dtype for c in signature.columns}
+    same = (len(dtypes) == 1 and all(c.type in ("float", "integer") and not c.nullable
+                                     and c.dtype[:1] in ("f", "i", "u") for c in signature.columns))
+    spec = (pd.Index(signature.names, dtype=object), dtypes.pop() if same else None)
+    if len(_FRAME_SPECS) > 256:
+        _FRAME_SPECS.clear()
+    _FRAME_SPECS[id(signature)] = (signature, *spec)
+    return spec
+
+
 def to_model_input(cols: Mapping[str, list[Any]], signature: Signature) -> Any:
     """Columns (already checked) -> a DataFrame with the training dtypes, or a 2-D array."""
     import numpy as np
     import pandas as pd
 
+    index, same = _frame_spec(signature)
+    if same is not None:
+        # one 2-D block, built in one numpy call (the common all-numeric case)
+        block = np.array([cols[n] for n in signature.names], dtype=same).T
+        if signature.frame:
+            return pd.DataFrame(block, columns=index, copy=False)
+        return block.astype(np.float64, copy=False)
     data: dict[str, Any] = {}
     for col in signature.columns:
         values = cols[col.name]
@@ -306,6 +335,7 @@ def to_model_input(cols: Mapping[str, list[Any]], signature: Signature) -> Any:
         else:
             data[col.name] = pd.Series(values)
     df = pd.DataFrame(data)
+    df.columns = index
     if signature.frame:
         return df
     return df.to_numpy(dtype=np.float64 if all(c.type in ("float", "integer", "any") for c in signature.columns) else object)

@@ -276,15 +276,26 @@ def overhead_in_process(n: int = 3000) -> dict[str, float]:
     asyncio.run(loop_(200))
     assert sent[0]["status"] == 200, sent[1]
     per_req = min(asyncio.run(loop_(n)) for _ in range(3))
+    from mlops_jupyter.models import payload
+
     model = mj.models.load("bench@v1")
-    X = pd.DataFrame([ROW])
-    for _ in range(200):
-        model.predict(X)
-    t = time.perf_counter()
-    for _ in range(n):
-        model.predict(X)
-    pred = (time.perf_counter() - t) / n
-    return {"request_ms": per_req * 1000, "predict_ms": pred * 1000, "overhead_ms": (per_req - pred) * 1000}
+    sig = mj.models.get("bench@v1").input_signature
+
+    def predict_ms(X: Any) -> float:
+        for _ in range(200):
+            model.predict(X)
+        best = float("inf")
+        for _ in range(3):
+            t = time.perf_counter()
+            for _ in range(n):
+                model.predict(X)
+            best = min(best, (time.perf_counter() - t) / n)
+        return best * 1000
+
+    ours = predict_ms(payload.to_model_input({k: [v] for k, v in ROW.items()}, sig))
+    plain = predict_ms(pd.DataFrame([ROW]))
+    return {"request_ms": per_req * 1000, "predict_ms": ours, "predict_plain_ms": plain,
+            "overhead_ms": per_req * 1000 - ours}
 
 
 def batch_scoring(base: str, rows: int = 1_000_000) -> dict[str, float]:
@@ -431,7 +442,8 @@ def main() -> None:
           f"{switch['max_ms']:.1f} ms, non-200 {switch['non200']}, new version served "
           f"{switch['switched_after_s']:.2f} s after the promotion ({switch['served_by_v2']} answers)")
     print(f"per-request overhead in process (1 row, no batching): request {over['request_ms']:.3f} ms, "
-          f"model predict {over['predict_ms']:.3f} ms, overhead {over['overhead_ms']:.3f} ms")
+          f"model predict {over['predict_ms']:.3f} ms (on pd.DataFrame([row]): "
+          f"{over['predict_plain_ms']:.3f} ms), overhead {over['overhead_ms']:.3f} ms")
     if batch:
         print("batch endpoint, 1,000,000 rows end to end: " +
               ", ".join(f"{k} {v / 1e6:.2f} M rows/s" for k, v in batch.items()))
