@@ -77,6 +77,17 @@ def rec(tenure: Any = 12, spend: Any = 55.5) -> dict[str, Any]:
     return {"tenure": tenure, "spend": spend}
 
 
+def eventually(call: Any, check: Any, timeout: float = 10.0) -> Any:
+    """Repeat ``call`` until ``check(result)``: references are re-resolved in the
+    background (every 0.2 s), and a new version answers once loaded and warmed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = call()
+        if check(r) or time.monotonic() > deadline:
+            return r
+        time.sleep(0.05)
+
+
 def test_health_is_open_and_says_nothing(server: BackgroundServer) -> None:
     r = httpx.get(server.url + "/health")
     assert r.status_code == 200 and r.json() == {"status": "ok"}
@@ -160,7 +171,8 @@ def test_values_are_not_echoed_back(client: httpx.Client) -> None:
 def test_malformed_json_is_400_and_oversized_bodies_413(client: httpx.Client, models: dict[str, Any]) -> None:
     r = client.post(PREDICT, content=b'{"records": [', headers={"content-type": "application/json"})
     assert r.status_code == 400 and _clean(r)["error"] == "bad_json"
-    r = client.post(PREDICT, content=b"[" * 100_000 + b"]" * 100_000)
+    r = client.post(PREDICT, content=b"[" * 100_000 + b"]" * 100_000,
+                    headers={"content-type": "application/json"})
     assert r.status_code in (400, 413)
     big = json.dumps({"records": [rec()] * 40_000}).encode()
     assert len(big) > 1 << 20
@@ -224,10 +236,11 @@ def test_openapi_is_published(client: httpx.Client) -> None:
 def test_promotion_is_served_without_restart(client: httpx.Client, models: dict[str, Any]) -> None:
     assert client.post(PREDICT, json={"records": [rec()]}).json()["version"] == 1
     mj.models.promote("churn@v2", "production", reason="better")
-    r = client.post(PREDICT, json={"records": [rec()]})
+    r = eventually(lambda: client.post(PREDICT, json={"records": [rec()]}), lambda r: r.json()["version"] == 2)
     assert r.json()["version"] == 2 and r.headers["x-model-version"] == "churn@v2"
     mj.models.demote("churn", "production", reason="incident")
-    assert client.post(PREDICT, json={"records": [rec()]}).status_code == 404
+    r = eventually(lambda: client.post(PREDICT, json={"records": [rec()]}), lambda r: r.status_code == 404)
+    assert r.status_code == 404
 
 
 def test_a_tampered_new_version_is_refused_and_the_previous_keeps_serving(
@@ -241,7 +254,7 @@ def test_a_tampered_new_version_is_refused_and_the_previous_keeps_serving(
     os.chmod(path, 0o644)
     path.write_bytes(path.read_bytes()[:-10])
     mj.models.promote("churn@v3", "production", reason="looks fine")
-    r = client.post(PREDICT, json={"records": [rec()]})
+    r = eventually(lambda: client.post(PREDICT, json={"records": [rec()]}), lambda r: "fallback" in r.json())
     assert r.status_code == 200 and r.json()["version"] == 1 and r.json()["fallback"] is True
     r = client.post("/v1/models/churn/v3/predict", json={"records": [rec()]})
     assert r.status_code == 503
@@ -294,13 +307,13 @@ def test_revoked_trust_stops_serving_on_the_next_request(models: dict[str, Any])
     clf, X = _train()
     mj.models.register(clf, "pk", signature=X, run=False, flavor="pickle")
     mj.models.trust("pk@v1", reason="ok")
-    c = TestClient(create_app(["pk@v1"]))
+    c = TestClient(create_app(["pk@v1"]), base_url="http://127.0.0.1")
     url = "/v1/models/pk/v1/predict"
     assert c.post(url, json={"records": [rec()]}).status_code == 200
     mj.models.trust("pk@v1", reason="compromised", trusted=False)
     with pytest.raises(mj.errors.UnsafeModelError):
         mj.models.load("pk@v1")
-    r = c.post(url, json={"records": [rec()]})
+    r = eventually(lambda: c.post(url, json={"records": [rec()]}), lambda r: r.status_code == 503)
     assert r.status_code == 503
     body = _clean(r, models["home"])
     assert body["error"] == "model_unavailable" and "trusted" in body["message"]
@@ -320,14 +333,15 @@ def test_a_revoked_previous_version_is_no_fallback(models: dict[str, Any]) -> No
     mj.models.register(clf, "pk", signature=X, run=False, flavor="pickle")  # never trusted
     mj.models.trust("pk@v1", reason="ok")
     mj.models.promote("pk@v1", "production", reason="first")
-    c = TestClient(create_app(["pk@production"]))
+    c = TestClient(create_app(["pk@production"]), base_url="http://127.0.0.1")
     url = "/v1/models/pk/production/predict"
     assert c.post(url, json={"records": [rec()]}).json()["version"] == 1
     mj.models.promote("pk@v2", "production", reason="oops")
-    r = c.post(url, json={"records": [rec()]})  # v2 refused: v1 keeps serving
+    # v2 refused: v1 keeps serving
+    r = eventually(lambda: c.post(url, json={"records": [rec()]}), lambda r: "fallback" in r.json())
     assert r.status_code == 200 and r.json()["version"] == 1 and r.json()["fallback"] is True
     mj.models.trust("pk@v1", reason="compromised", trusted=False)
-    r = c.post(url, json={"records": [rec()]})
+    r = eventually(lambda: c.post(url, json={"records": [rec()]}), lambda r: r.status_code == 503)
     assert r.status_code == 503 and "trusted" in _clean(r)["message"]
 
 

@@ -85,6 +85,18 @@ def register(sub: Any) -> None:
     p.add_argument("--log-level", default="warning")
     p.add_argument("--log-inputs", metavar="DATASET",
                    help="keep served inputs and predictions as versions of this dataset")
+    p.add_argument("--workers", type=int, default=1, help="processes behind the one port (default 1)")
+    p.add_argument("--token-file", metavar="PATH",
+                   help="tokens with scopes, one 'TOKEN SCOPES' a line; re-read when it changes "
+                        "(also MLOPS_SERVE_TOKEN_FILE)")
+    p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                   help="also answer this Host header (repeatable; '*' for any)")
+    p.add_argument("--header-timeout", type=float, default=5.0, metavar="S",
+                   help="seconds a request's headers may take to arrive (default 5)")
+    p.add_argument("--batch-wait-ms", type=float, default=2.0, metavar="MS",
+                   help="adaptive batching: longest wait for concurrent requests (default 2)")
+    p.add_argument("--batch-rows", type=int, default=512, metavar="N",
+                   help="adaptive batching: most rows per model call; 1 turns batching off")
     p.set_defaults(func=cmd_serve)
 
 
@@ -243,10 +255,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from mlops_jupyter.serving import DEFAULT_MAX_BODY, build
     from mlops_jupyter.serving.server import close_log
 
-    server = build(args.refs, host=args.host, port=args.port, log_level=args.log_level,
-                   max_body=args.max_body or DEFAULT_MAX_BODY, log_inputs=args.log_inputs)
-    print(f"serving {', '.join(args.refs)} on http://{args.host}:{args.port} "
-          "(POST /v1/models/NAME/REF/predict; Ctrl-C stops)", flush=True)
+    opts = {"host": args.host, "port": args.port, "log_level": args.log_level,
+            "max_body": args.max_body or DEFAULT_MAX_BODY, "log_inputs": args.log_inputs,
+            "token_file": args.token_file, "allowed_hosts": args.allow_host,
+            "header_timeout": args.header_timeout, "batch_wait": args.batch_wait_ms / 1000,
+            "batch_rows": args.batch_rows}
+    where = (f"serving {', '.join(args.refs)} on http://{args.host}:{args.port} "
+             "(POST /v1/models/NAME/REF/predict; Ctrl-C stops)")
+    if args.workers != 1:
+        from mlops_jupyter.serving.server import serve_workers
+
+        print(f"{where} with {args.workers} workers", flush=True)
+        serve_workers(args.refs, workers=args.workers, **opts)
+        return 0
+    server = build(args.refs, **opts)
+    print(where, flush=True)
     try:
         server.run()
     finally:

@@ -141,6 +141,10 @@ def columns_of(payload: Any, signature: Signature, max_rows: int = MAX_ROWS) -> 
             errs.add(["records"], f"expected a list of objects, got {_json_type(data)}")
             errs.raise_if_any()
         n = len(data)
+        fast = _records_fast(data, names)
+        if fast is not None:
+            out = fast
+            data = ()  # shape already certified: skip the row-by-row walk
         for i, rec in enumerate(data):
             if not isinstance(rec, Mapping):
                 errs.add(["records", i], f"expected an object, got {_json_type(rec)}")
@@ -183,12 +187,86 @@ def columns_of(payload: Any, signature: Signature, max_rows: int = MAX_ROWS) -> 
     by_name = {c.name: c for c in signature.columns}
     for name, values in out.items():
         col = by_name[name]
+        if _column_ok(col, values):
+            continue  # certified valid as a whole column; else find each bad cell below
         for i, v in enumerate(values):
             why = _check_value(col, v)
             if why is not None:
                 errs.add([kind, i, name] if kind == "records" else [kind, name, i], why)
     errs.raise_if_any()
     return out
+
+
+def _records_fast(data: list[Any], names: list[str]) -> dict[str, list[Any]] | None:
+    """Columns from records when every record is an object with exactly the signature's
+    fields (the common case), one list comprehension per column; None sends the
+    payload through the row-by-row walk that names each problem."""
+    width = len(names)
+    if not all(type(r) is dict and len(r) == width for r in data):
+        return None
+    try:
+        return {name: [r[name] for r in data] for name in names}
+    except KeyError:
+        return None
+
+
+_NONE = type(None)
+_NUMBER = frozenset({int, float})
+_CATEGORY_SETS: dict[int, tuple[tuple[Any, ...], frozenset[Any]]] = {}
+
+
+def _column_ok(col: Column, values: list[Any]) -> bool:
+    """True when the whole column is certainly valid, decided per column: the set of
+    Python types present (``map(type)`` in C), then numpy for ranges and finiteness.
+    False only means "check cell by cell" (to name each bad cell), never "invalid"."""
+    import numpy as np
+
+    types = set(map(type, values))
+    if _NONE in types:
+        if not col.nullable:
+            return False
+        types.discard(_NONE)
+        values = [v for v in values if v is not None]
+        if not values:
+            return True
+    t = col.type
+    try:
+        if t == "float" or t == "any" and types <= _NUMBER:
+            if not types <= _NUMBER:
+                return False
+            arr = np.asarray(values, dtype=np.float64)
+            if not np.isfinite(arr).all():
+                return False
+            return int not in types or bool((np.abs(arr) < 2.0**53).all())
+        if t == "integer":
+            if types != {int}:
+                return False
+            arr = np.asarray(values, dtype=np.int64)  # OverflowError beyond 64 bits
+            return not col.dtype.lower().startswith("uint") or bool((arr >= 0).all())
+        if t == "boolean":
+            return types <= {bool}
+        if t in ("string", "any"):
+            if not types <= ({str} if t == "string" else {str, bool, int}):
+                return False
+            strs = [v for v in values if type(v) is str] if t == "any" else values
+            "\x00".join(strs).encode("utf-8")  # lone surrogates raise
+            return True
+        if t == "category":
+            if not types <= {str, int, float}:
+                return False
+            if float in types and not np.isfinite(np.asarray([v for v in values if type(v) is float])).all():
+                return False
+            if col.categories is None:
+                return True
+            hit = _CATEGORY_SETS.get(id(col.categories))
+            if hit is None or hit[0] is not col.categories:  # keyed by identity: no re-hash
+                if len(_CATEGORY_SETS) > 64:
+                    _CATEGORY_SETS.clear()
+                hit = _CATEGORY_SETS[id(col.categories)] = (col.categories, frozenset(col.categories))
+            return set(values) <= hit[1]
+    except (OverflowError, ValueError, TypeError, UnicodeEncodeError):
+        return False
+    return False  # datetime: parsed cell by cell
 
 
 def _encodable(text: str) -> bool:
@@ -205,11 +283,40 @@ def safe_key(k: Any) -> str:
     return text if len(text) <= 64 else text[:61] + "…"
 
 
+_FRAME_SPECS: dict[int, tuple[Signature, Any, str | None]] = {}
+
+
+def _frame_spec(signature: Signature) -> tuple[Any, str | None]:
+    """(column Index, the one numpy dtype when every column is a non-nullable number of
+    that dtype, else None), cached per signature object. An object-dtype Index: pandas 3
+    would otherwise infer a string Index per request, and scikit-learn reads it back."""
+    hit = _FRAME_SPECS.get(id(signature))
+    if hit is not None and hit[0] is signature:
+        return hit[1], hit[2]
+    import pandas as pd
+
+    dtypes = {c.dtype for c in signature.columns}
+    same = (len(dtypes) == 1 and all(c.type in ("float", "integer") and not c.nullable
+                                     and c.dtype[:1] in ("f", "i", "u") for c in signature.columns))
+    spec = (pd.Index(signature.names, dtype=object), dtypes.pop() if same else None)
+    if len(_FRAME_SPECS) > 256:
+        _FRAME_SPECS.clear()
+    _FRAME_SPECS[id(signature)] = (signature, *spec)
+    return spec
+
+
 def to_model_input(cols: Mapping[str, list[Any]], signature: Signature) -> Any:
     """Columns (already checked) -> a DataFrame with the training dtypes, or a 2-D array."""
     import numpy as np
     import pandas as pd
 
+    index, same = _frame_spec(signature)
+    if same is not None:
+        # one 2-D block, built in one numpy call (the common all-numeric case)
+        block = np.array([cols[n] for n in signature.names], dtype=same).T
+        if signature.frame:
+            return pd.DataFrame(block, columns=index, copy=False)
+        return block.astype(np.float64, copy=False)
     data: dict[str, Any] = {}
     for col in signature.columns:
         values = cols[col.name]
@@ -228,6 +335,7 @@ def to_model_input(cols: Mapping[str, list[Any]], signature: Signature) -> Any:
         else:
             data[col.name] = pd.Series(values)
     df = pd.DataFrame(data)
+    df.columns = index
     if signature.frame:
         return df
     return df.to_numpy(dtype=np.float64 if all(c.type in ("float", "integer", "any") for c in signature.columns) else object)

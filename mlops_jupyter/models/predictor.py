@@ -88,9 +88,17 @@ class Predictor:
     def __init__(
         self, names: Iterable[str] | None = None, *, cache_size: int = 8,
         retry_after: float = 30.0, max_rows: int = payload_mod.MAX_ROWS,
-        served_log: ServedLog | None = None,
+        served_log: ServedLog | None = None, refresh: float | None = None,
     ) -> None:
         self.served_log = served_log
+        #: with ``refresh`` (seconds), references are re-resolved by a background thread
+        #: and requests read the answer from memory (see :meth:`route`); without it every
+        #: call re-resolves (in-process :func:`predict`, tests)
+        self.refresh = refresh
+        self._routes: dict[tuple[str, str], tuple[LoadedModel, bool]] = {}
+        self._samples: dict[str, dict[str, list[Any]]] = {}
+        self._watcher: threading.Thread | None = None
+        self._stop = threading.Event()
         self.names = None if names is None else {registry.model_name(n) for n in names}
         self.cache_size = cache_size
         self.retry_after = retry_after
@@ -199,39 +207,191 @@ class Predictor:
             log.info("loaded %s (%s)", mv.ref, mv.blob[:12])
             return lm
 
-    # -- predicting -------------------------------------------------------------------
-    def predict(self, name: str, selector: str, body: Any) -> Prediction:
+    # -- warm switches ------------------------------------------------------------------
+    def route(self, name: str, selector: str) -> tuple[LoadedModel, bool]:
+        """What answers ``name@selector`` now. With ``refresh`` set, a dictionary read
+        (the watcher thread keeps it current); the first request for a reference, or
+        without ``refresh``, resolves and loads as :meth:`get` does."""
+        if self.refresh is None:
+            return self.get(name, selector)
+        key = (name, selector)
+        hit = self._routes.get(key)
+        if hit is not None:
+            return hit
         lm, fallback = self.get(name, selector)
+        if len(self._routes) < 256:  # bounded: only references that resolved
+            self._routes[key] = (lm, fallback)
+        self.start_watching()
+        return lm, fallback
+
+    def preload(self, refs: Iterable[str]) -> None:
+        """Load, check and warm the references to serve before the first request (a ref
+        that fails its checks is logged; its requests get the usual 503)."""
+        for ref in refs:
+            name, version, alias = registry.parse_ref(ref)
+            selector = alias or ("latest" if version is None else f"v{version}")
+            try:
+                lm, _ = self.route(name, selector)
+            except MlopsError as e:
+                log.error("not preloaded: %s: %s", ref, e)
+                continue
+            self.warm(lm)
+
+    def start_watching(self) -> None:
+        """Start the background thread that re-resolves served references (idempotent)."""
+        if self.refresh is None or self._watcher is not None:
+            return
+        with self._lock:
+            if self._watcher is not None:
+                return
+            self._watcher = threading.Thread(target=self._watch, name="mlops-serve-watch", daemon=True)
+        self._watcher.start()
+
+    def stop_watching(self) -> None:
+        self._stop.set()
+
+    def _watch(self) -> None:
+        assert self.refresh is not None
+        while not self._stop.wait(self.refresh):
+            try:
+                self.refresh_routes()
+            except Exception as e:  # noqa: BLE001 - the watcher must survive a store hiccup
+                log.warning("could not re-resolve served references: %s", e)
+
+    def refresh_routes(self) -> None:
+        """One pass: re-resolve every routed reference (one indexed query each). A moved
+        alias, a changed digest or trust flag loads and warms the new answer here, off the
+        request path, while the old one keeps answering; a refused version is never
+        switched to (the previous one keeps serving, marked ``fallback``)."""
+        for key, (cur, fallback) in list(self._routes.items()):
+            name, selector = key
+            try:
+                loc = registry.locate(f"{name}@{selector}")
+            except NotFoundError:
+                self._routes.pop(key, None)  # alias removed: the next request gets a 404
+                continue
+            if loc.id == cur.version.id and (loc.trusted, loc.blob) == _state(cur) and not fallback:
+                continue
+            try:
+                lm, fb = self.get(name, selector)
+            except MlopsError as e:
+                log.error("%s@%s cannot be served any more: %s", name, selector, e)
+                self._routes.pop(key, None)  # requests now take the slow path (503)
+                continue
+            if lm is not cur:
+                self.warm(lm)
+            self._routes[key] = (lm, fb)
+            if lm is not cur:
+                log.warning("%s@%s now served by %s", name, selector, lm.version.ref)
+
+    def warm(self, lm: LoadedModel) -> None:
+        """One prediction before a version takes traffic: on the last row served for this
+        model, or a row made from its signature. A failure is logged, not fatal."""
+        if lm.signature is None:
+            return
+        sample = self._samples.get(lm.version.name) or _synthetic_row(lm.signature)
+        try:
+            _call(lm, payload_mod.to_model_input(sample, lm.signature), False)
+        except Exception as e:  # noqa: BLE001 - the model may refuse a synthetic row
+            log.info("warm-up prediction of %s failed: %s", lm.version.ref, e)
+
+    # -- predicting -------------------------------------------------------------------
+    def check(self, lm: LoadedModel, body: Any) -> tuple[dict[str, list[Any]], int, bool]:
+        """Check a request body against ``lm``'s signature: (columns, rows, proba)."""
         proba = False
         if isinstance(body, Mapping):
-            extra = set(body) - {"records", "columns", "proba"}
-            if extra:
-                shown = sorted(payload_mod.safe_key(k) for k in extra)[:5]
-                raise ValidationError(
-                    "unknown top-level field(s); accepted: records, columns, proba",
-                    violations=[{"loc": ["body", k], "msg": "unknown field"} for k in shown],
-                )
-            p = body.get("proba", False)
-            if not isinstance(p, bool):
-                raise ValidationError("'proba' must be true or false",
-                                      violations=[{"loc": ["body", "proba"], "msg": "expected a boolean"}])
-            proba = p
+            if len(body) != 1 or ("records" not in body and "columns" not in body):
+                extra = set(body) - {"records", "columns", "proba"}
+                if extra:
+                    shown = sorted(payload_mod.safe_key(k) for k in extra)[:5]
+                    raise ValidationError(
+                        "unknown top-level field(s); accepted: records, columns, proba",
+                        violations=[{"loc": ["body", k], "msg": "unknown field"} for k in shown],
+                    )
+                p = body.get("proba", False)
+                if not isinstance(p, bool):
+                    raise ValidationError("'proba' must be true or false",
+                                          violations=[{"loc": ["body", "proba"], "msg": "expected a boolean"}])
+                proba = p
         if lm.signature is None:
             raise UsageError(
                 f"{lm.version.ref} has no input signature, so requests cannot be checked; "
                 "register it with signature=<training data>"
             )
         cols = payload_mod.columns_of(body, lm.signature, self.max_rows)
-        out = _call(lm, payload_mod.to_model_input(cols, lm.signature), proba)
+        n = len(next(iter(cols.values()))) if cols else 0
+        return cols, n, proba
+
+    def predict_many(
+        self, lm: LoadedModel, items: list[tuple[dict[str, list[Any]], int, bool]]
+    ) -> list[dict[str, Any] | MlopsError]:
+        """One model call for several checked requests (adaptive batching); the answers
+        are split back in order. If the joint call fails, each request is retried alone,
+        so one bad request fails alone."""
+        if len(items) == 1:
+            cols, _n, proba = items[0]
+            try:
+                out = _call(lm, payload_mod.to_model_input(cols, lm.signature), proba)
+            except MlopsError as e:
+                return [e]
+            self._served(lm, cols, out["predictions"])
+            return [out]
+        names = lm.signature.names if lm.signature is not None else []
+        joint = {c: [v for it in items for v in it[0][c]] for c in names}
+        proba = any(it[2] for it in items)
+        try:
+            out = _call(lm, payload_mod.to_model_input(joint, lm.signature), proba, lists=False)
+        except MlopsError:
+            return [r for it in items for r in self.predict_many(lm, [it])]
+        self._served(lm, joint, out["predictions"])
+        answers: list[dict[str, Any] | MlopsError] = []
+        at = 0
+        for _cols, n, p in items:
+            one: dict[str, Any] = {"predictions": _jsonable(out["predictions"][at:at + n])}
+            if p:
+                one["probabilities"] = _jsonable(out["probabilities"][at:at + n])
+                one["classes"] = out["classes"]
+            answers.append(one)
+            at += n
+        return answers
+
+    def predict_table(self, lm: LoadedModel, kind: str, raw: bytes, *, proba: bool = False,
+                      max_rows: int = 50_000_000) -> tuple[dict[str, Any], int]:
+        """Score a large upload: ``kind`` is ``json`` (``{"columns": …}``), ``arrow`` or
+        ``parquet``; checked column by column (:mod:`.tabular`), one model call.
+        Predictions come back as numpy arrays (serialised without a Python list)."""
+        from mlops_jupyter.models import tabular
+
+        if lm.signature is None:
+            raise UsageError(f"{lm.version.ref} has no input signature, so requests cannot be checked")
+        if kind == "json":
+            raise UsageError("use predict_many for JSON bodies")
+        X, n = tabular.frame_of(tabular.read_table(kind, raw), lm.signature, max_rows)
+        out = _call(lm, X, proba, lists=False)
+        if self.served_log is not None and hasattr(X, "columns"):
+            self._served(lm, {c: X[c] for c in X.columns}, out["predictions"])
+        return out, n
+
+    def _served(self, lm: LoadedModel, cols: dict[str, list[Any]], preds: Any) -> None:
+        if self.refresh is not None:
+            self._samples[lm.version.name] = {k: list(v[:1]) for k, v in cols.items()}
         if self.served_log is not None:
             try:
-                self.served_log.record(cols, out["predictions"], lm.version.ref)
+                self.served_log.record(cols, preds, lm.version.ref)
             except Exception as e:  # noqa: BLE001 - logging never fails a request
                 log.warning("could not log served inputs: %s", e)
-        return Prediction(
-            model=lm.version.name, version=lm.version.version,
-            requested=f"{lm.version.name}@{selector}", fallback=fallback, **out,
-        )
+
+    def answer(self, lm: LoadedModel, fallback: bool, selector: str, out: dict[str, Any]) -> Prediction:
+        return Prediction(model=lm.version.name, version=lm.version.version,
+                          requested=f"{lm.version.name}@{selector}", fallback=fallback, **out)
+
+    def predict(self, name: str, selector: str, body: Any) -> Prediction:
+        lm, fallback = self.route(name, selector)
+        item = self.check(lm, body)
+        out = self.predict_many(lm, [item])[0]
+        if isinstance(out, MlopsError):
+            raise out
+        return self.answer(lm, fallback, selector, out)
 
     def status(self) -> dict[str, Any]:
         with self._lock:
@@ -247,11 +407,13 @@ def _state(lm: LoadedModel) -> tuple[bool, str]:
     return (lm.version.trusted, lm.version.blob)
 
 
-def _call(lm: LoadedModel, X: Any, proba: bool) -> dict[str, Any]:
+def _call(lm: LoadedModel, X: Any, proba: bool, lists: bool = True) -> dict[str, Any]:
+    """``lists=False`` keeps numpy arrays (to be sliced per request)."""
+    conv = _jsonable if lists else _array
     model = lm.obj
     try:
         preds = model.predict(X)
-        out: dict[str, Any] = {"predictions": _jsonable(preds)}
+        out: dict[str, Any] = {"predictions": conv(preds)}
         if proba:
             fn = getattr(model, "predict_proba", None)
             if fn is None:
@@ -259,7 +421,7 @@ def _call(lm: LoadedModel, X: Any, proba: bool) -> dict[str, Any]:
                     f"{lm.version.ref} has no predict_proba",
                     violations=[{"loc": ["body", "proba"], "msg": "this model gives no probabilities"}],
                 )
-            out["probabilities"] = _jsonable(fn(X))
+            out["probabilities"] = conv(fn(X))
             out["classes"] = _jsonable(getattr(model, "classes_", []))
     except MlopsError:
         raise
@@ -273,9 +435,36 @@ def _call(lm: LoadedModel, X: Any, proba: bool) -> dict[str, Any]:
     return out
 
 
+def _array(a: Any) -> Any:
+    return a if hasattr(a, "tolist") else list(a)
+
+
 def _jsonable(a: Any) -> Any:
     values = a.tolist() if hasattr(a, "tolist") else list(a)
+    kind = getattr(getattr(a, "dtype", None), "kind", "")
+    if kind in "iub" and kind:
+        return values  # already plain ints/bools: nothing to clean
+    if kind == "f" and bool(_np_isfinite(a)):
+        return values
     return _clean(values)
+
+
+def _np_isfinite(a: Any) -> Any:
+    import numpy as np
+
+    return np.isfinite(a).all()
+
+
+def _synthetic_row(sig: Signature) -> dict[str, list[Any]]:
+    """One plausible row for a warm-up call (typed zeros, first category)."""
+    row: dict[str, list[Any]] = {}
+    for c in sig.columns:
+        v: Any = {"float": 0.0, "integer": 0, "boolean": False, "string": "",
+                  "datetime": "2000-01-01T00:00:00", "any": 0.0}.get(c.type, None)
+        if c.type == "category":
+            v = c.categories[0] if c.categories else ""
+        row[c.name] = [v]
+    return row
 
 
 def _clean(v: Any) -> Any:

@@ -41,23 +41,34 @@ class ServedLog:
         self._timer = threading.Thread(target=self._tick, name="mlops-served-log", daemon=True)
         self._timer.start()
 
-    def record(self, columns: Mapping[str, list[Any]], predictions: list[Any], ref: str) -> None:
-        import pandas as pd
-
-        frame = pd.DataFrame(dict(columns))
-        if len(predictions) == len(frame):
-            frame[PREDICTION] = [str(p) if isinstance(p, list | dict) else p for p in predictions]
-        frame[VERSION] = ref
-        frame[SERVED_AT] = pd.Timestamp.now(tz="UTC")
+    def record(self, columns: Mapping[str, Any], predictions: Any, ref: str) -> None:
+        """Keep one request's (or one batch's) rows; cheap: the frame is built when the
+        batch is written, off the request path."""
+        n = len(next(iter(columns.values()))) if columns else 0
         with self._lock:
-            if self._rows + len(frame) > MAX_PENDING_ROWS:
+            if self._rows + n > MAX_PENDING_ROWS:
                 log.warning("served-input log %s is full (store unreachable?); dropping a batch", self.name)
                 return
-            self._batches.append(frame)
-            self._rows += len(frame)
+            self._batches.append((dict(columns), predictions, ref, time.time()))
+            self._rows += n
             due = self._rows >= self.every_rows
         if due:
             threading.Thread(target=self.flush, daemon=True).start()
+
+    @staticmethod
+    def _frame(entry: Any) -> Any:
+        import pandas as pd
+
+        if isinstance(entry, pd.DataFrame):
+            return entry
+        columns, predictions, ref, at = entry
+        frame = pd.DataFrame(columns)
+        if len(predictions) == len(frame):
+            preds = predictions.tolist() if hasattr(predictions, "tolist") else list(predictions)
+            frame[PREDICTION] = [str(p) if isinstance(p, list | dict) else p for p in preds]
+        frame[VERSION] = ref
+        frame[SERVED_AT] = pd.Timestamp(at, unit="s", tz="UTC")
+        return frame
 
     def _tick(self) -> None:
         while not self._stop.wait(min(self.every_seconds, 5.0)):
@@ -75,7 +86,11 @@ class ServedLog:
                 batches, self._batches, self._rows = self._batches, [], 0
             if not batches:
                 return None
-            frame = pd.concat(batches, ignore_index=True)
+            try:
+                frame = pd.concat([self._frame(b) for b in batches], ignore_index=True)
+            except Exception as e:  # noqa: BLE001 - a malformed batch is dropped, not retried
+                log.warning("could not assemble served inputs for %s: %s", self.name, e)
+                return None
             try:
                 v = datasets.add(
                     frame, name=self.name,

@@ -6,19 +6,20 @@ Routes (``{ref}`` is ``v3``, ``latest`` or an alias such as ``production``)::
     GET  /v1/models                            the models served here, their aliases
     GET  /v1/models/{name}/{ref}               the model card (JSON)
     POST /v1/models/{name}/{ref}/predict       {"records": [...]} or {"columns": {...}}
+    POST /v1/models/{name}/{ref}/batch         columns JSON, Arrow IPC stream or Parquet
+    GET  /v1/admin/status                      loaded versions, batching (admin scope)
     GET  /openapi.json, /docs                  the published schema
 
 Hostile-input rules: bodies over ``max_body`` bytes get 413 before they are read in
 full; JSON is parsed by us so NaN/Infinity tokens reach the signature check (and are
 refused); every error body is ``{"error", "message", "errors"?}`` without stack traces,
-file paths or echoed input; bearer-token auth on everything but ``/health`` when a token
-is configured (compared in constant time).
+file paths or echoed input; scoped bearer tokens on everything but ``/health`` when
+tokens are configured; a Host allowlist and Content-Type rules (:mod:`.security`). The
+hot routes are answered by :class:`~.front.Front` before FastAPI (see there).
 """
 
 from __future__ import annotations
 
-import hmac
-import json
 import logging
 from collections.abc import Iterable
 from typing import Any
@@ -27,21 +28,16 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mlops_jupyter import __version__
-from mlops_jupyter.errors import (
-    IntegrityError,
-    InvalidNameError,
-    MlopsError,
-    NotFoundError,
-    UsageError,
-    ValidationError,
-)
+from mlops_jupyter.errors import MlopsError
 from mlops_jupyter.models import registry
 from mlops_jupyter.models.predictor import Predictor
 from mlops_jupyter.models.served_log import ServedLog
+from mlops_jupyter.serving.batching import DEFAULT_MAX_ROWS, DEFAULT_MAX_WAIT, Batcher
+from mlops_jupyter.serving.front import DEFAULT_MAX_BATCH_BODY, Front, error_for
+from mlops_jupyter.serving.security import ARROW, PARQUET, HostAllowlist, TokenStore
 
 log = logging.getLogger("mlops_jupyter.serving")
 
@@ -71,6 +67,8 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"description": desc, "content": {"application/json": {"schema": _ERR}}}
     for code, desc in [(400, "malformed JSON"), (401, "missing or wrong bearer token"),
                        (404, "unknown model, version or alias"), (413, "body too large"),
+                       (403, "the token lacks the scope this route needs"),
+                       (415, "wrong Content-Type"),
                        (422, "payload does not match the model signature"),
                        (503, "the version failed its integrity check")]
 }
@@ -84,85 +82,53 @@ def _error(status: int, code: str, message: str, errors: list[Any] | None = None
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-class BodyLimit:
-    """ASGI middleware: refuse bodies over ``limit`` bytes (413) — by Content-Length
-    up front, or while streaming when the length is absent or lies."""
-
-    def __init__(self, app: Any, limit: int) -> None:
-        self.app, self.limit = app, limit
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        for k, v in scope.get("headers", ()):
-            if k == b"content-length":
-                try:
-                    too_big = int(v) > self.limit
-                except ValueError:
-                    too_big = True
-                if too_big:
-                    await self._reject(scope, receive, send)
-                    return
-        seen = 0
-        started = False
-
-        async def limited_receive() -> Any:
-            nonlocal seen
-            msg = await receive()
-            if msg["type"] == "http.request":
-                seen += len(msg.get("body", b""))
-                if seen > self.limit:
-                    raise _TooLarge
-            return msg
-
-        async def tracking_send(msg: Any) -> None:
-            nonlocal started
-            if msg["type"] == "http.response.start":
-                started = True
-            await send(msg)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
-            if not started:
-                await self._reject(scope, receive, send)
-
-    async def _reject(self, scope: Any, receive: Any, send: Any) -> None:
-        resp = _error(413, "payload_too_large", f"request body is larger than {self.limit} bytes")
-        await resp(scope, receive, send)
-
-
-class _TooLarge(Exception):
-    pass
+_BATCH_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {"schema": {
+            "type": "object", "properties": {
+                "columns": {"type": "object", "additionalProperties": {"type": "array"}},
+                "proba": {"type": "boolean", "default": False}},
+            "required": ["columns"], "additionalProperties": False}},
+        ARROW: {"schema": {"type": "string", "format": "binary"}},
+        PARQUET: {"schema": {"type": "string", "format": "binary"}},
+    },
+}
 
 
 def create_app(
     refs: Iterable[str] | None = None, *, token: str | None = None,
     max_body: int = DEFAULT_MAX_BODY, predictor: Predictor | None = None,
     max_rows: int | None = None, log_inputs: str | None = None,
+    token_file: str | None = None, bind_host: str = "127.0.0.1",
+    allowed_hosts: Iterable[str] = (), batch_wait: float = DEFAULT_MAX_WAIT,
+    batch_rows: int = DEFAULT_MAX_ROWS, refresh: float | None = 0.2,
+    max_batch_body: int = DEFAULT_MAX_BATCH_BODY,
 ) -> Any:
     """The ASGI app serving ``refs``' models (None: every model in the store).
 
     ``log_inputs`` names a dataset that receives what was served (inputs, prediction,
     version, time) as new versions in batches; ``app.state.served_log.close()`` writes
-    the last batch.
+    the last batch. ``token``/``token_file``: see :mod:`.security`; ``bind_host`` and
+    ``allowed_hosts`` make the Host allowlist. ``batch_wait`` (seconds) and
+    ``batch_rows`` tune adaptive batching (``batch_rows=1`` turns it off); ``refresh``
+    is how often (seconds) served references are re-resolved in the background.
 
     Any version or alias of a served model may be requested; models not named are 404.
     """
     names = None if refs is None else sorted({registry.parse_ref(r)[0] for r in refs})
     served_log = ServedLog(log_inputs) if log_inputs else None
     pred = predictor or Predictor(
-        names, served_log=served_log, **({} if max_rows is None else {"max_rows": max_rows})
+        names, served_log=served_log, refresh=refresh,
+        **({} if max_rows is None else {"max_rows": max_rows}),
     )
-    bearer = HTTPBearer(auto_error=False, description="MLOPS_SERVE_TOKEN")
+    tokens = TokenStore(token, token_file)
+    hosts = HostAllowlist(bind_host, allowed_hosts)
+    batcher = Batcher(pred, batch_wait, batch_rows)
+    bearer = HTTPBearer(auto_error=False, description="MLOPS_SERVE_TOKEN or a --token-file entry")
 
     async def auth(creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
-        if token is None:
-            return
-        given = "" if creds is None else creds.credentials
-        if creds is None or not hmac.compare_digest(given.encode(), token.encode()):
-            raise _Unauthorized
+        return None  # documents the scheme; enforced (with scopes) by Front
 
     app = FastAPI(
         title="mlops-jupyter model server", version=__version__, openapi_url=None,
@@ -171,30 +137,13 @@ def create_app(
     )
     app.state.predictor = pred
     app.state.served_log = pred.served_log
-    app.add_middleware(BodyLimit, limit=max_body)
-
-    @app.exception_handler(_Unauthorized)
-    async def _unauth(_r: Request, _e: Exception) -> JSONResponse:
-        return _error(401, "unauthorized", "a valid bearer token is required",
-                      headers={"WWW-Authenticate": "Bearer"})
-
-    @app.exception_handler(_TooLarge)
-    async def _too_large(_r: Request, _e: Exception) -> JSONResponse:
-        return _error(413, "payload_too_large", f"request body is larger than {max_body} bytes")
+    app.state.batcher = batcher
+    app.state.tokens = tokens
 
     @app.exception_handler(MlopsError)
     async def _mlops(_r: Request, e: MlopsError) -> JSONResponse:
-        if isinstance(e, ValidationError):
-            viol = e.violations if isinstance(e.violations, list) else None
-            return _error(422, "invalid_payload", str(e), viol)
-        if isinstance(e, NotFoundError):
-            return _error(404, "not_found", str(e))
-        if isinstance(e, InvalidNameError | UsageError):
-            return _error(422, "bad_request", str(e))
-        if isinstance(e, IntegrityError):
-            return _error(503, "model_unavailable", _no_paths(str(e)))
-        log.error("request failed: %s: %s", type(e).__name__, e)
-        return _error(500, "internal", "internal error (details are in the server log)")
+        status, body = error_for(e)
+        return JSONResponse(body, status_code=status)
 
     @app.exception_handler(RequestValidationError)
     async def _rv(_r: Request, e: RequestValidationError) -> JSONResponse:
@@ -251,30 +200,23 @@ def create_app(
     @app.post("/v1/models/{name}/{ref}/predict", tags=["models"], dependencies=protected,
               responses=_RESPONSES, openapi_extra={"requestBody": _PREDICT_BODY},
               summary="predict; the answer names the exact version that served")
-    async def predict(name: str, ref: str, request: Request) -> JSONResponse:
-        raw = await request.body()
-        try:
-            body = json.loads(raw) if raw else None
-        except (ValueError, RecursionError):
-            return _error(400, "bad_json", "the body is not valid JSON")
-        if body is None:
-            return _error(422, "invalid_payload", "a JSON body with 'records' or 'columns' is required",
-                          [{"loc": ["body"], "msg": "field required"}])
-        result = await run_in_threadpool(pred.predict, name, ref, body)
-        return JSONResponse(result.to_dict(), headers={"X-Model-Version": f"{result.model}@v{result.version}"})
+    def predict(name: str, ref: str) -> JSONResponse:  # answered by Front; declared for the schema
+        return _error(500, "internal", "internal error (details are in the server log)")
 
-    return app
+    @app.post("/v1/models/{name}/{ref}/batch", tags=["models"], dependencies=protected,
+              responses=_RESPONSES, openapi_extra={"requestBody": _BATCH_BODY},
+              summary="score a large table (columns JSON, Arrow IPC stream or Parquet)")
+    def batch(name: str, ref: str) -> JSONResponse:  # answered by Front; declared for the schema
+        return _error(500, "internal", "internal error (details are in the server log)")
 
+    @app.get("/v1/admin/status", tags=["admin"], dependencies=protected, responses=_RESPONSES,
+             summary="loaded versions, refusals, batching figures (admin scope)")
+    def admin_status() -> dict[str, Any]:
+        return {"predictor": pred.status(), "batching": batcher.status(),
+                "tokens": {"file": tokens.path is not None}}
 
-class _Unauthorized(Exception):
-    pass
-
-
-def _no_paths(text: str) -> str:
-    """Drop anything after a quote that looks like a filesystem path or URL."""
-    import re
-
-    return re.sub(r"'(/|[A-Za-z]:\\|file://|s3://|gs://)[^']*'", "'…'", text)
+    return Front(app, pred, tokens=tokens, hosts=hosts, batcher=batcher, max_body=max_body,
+                 max_batch_body=max_batch_body)
 
 
 __all__ = ["create_app", "DEFAULT_MAX_BODY"]
