@@ -140,13 +140,18 @@ def test_old_store_is_upgraded(mlops_home: Path) -> None:
     store.reset()
     con = sqlite3.connect(mlops_home / "mlops.db")
     con.execute("drop table drift_reports")  # what a version-1 store looked like
+    for t in ("monitor_alerts", "monitor_checks", "monitors", "model_version_rejections"):
+        con.execute(f"drop table {t}")  # added in version 3
     con.execute("update mlops_schema set value='1' where key='version'")
     con.commit()
     con.close()
     mj.init()
     st = mj.get_store()
-    assert st.schema_version == 2
+    from mlops_jupyter.store import schema
+
+    assert st.schema_version == schema.SCHEMA_VERSION
     assert st.counts()["drift_reports"] == 0
+    assert st.list_monitors() == []
     assert len(mj.runs()) == 1  # data kept
 
 
