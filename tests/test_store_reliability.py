@@ -79,7 +79,7 @@ def test_new_store_opened_by_many_processes_at_once(tmp_path: Path) -> None:
         out, err = p.communicate(timeout=120)
         assert p.returncode == 0, err
     con = sqlite3.connect(home / "mlops.db")
-    assert con.execute("select value from mlops_schema where key='version'").fetchone()[0] == "2"
+    assert con.execute("select value from mlops_schema where key='version'").fetchone()[0] == str(__import__("mlops_jupyter.store.schema", fromlist=["x"]).SCHEMA_VERSION)
     assert con.execute("select count(*) from experiments").fetchone()[0] == 1
 
 

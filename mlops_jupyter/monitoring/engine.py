@@ -23,7 +23,8 @@ from . import stats as st
 from .methods import AUTO, CATEGORICAL, NUMERIC, get_method
 from .report import ColumnDrift, DriftReport, SchemaChange
 
-__all__ = ["compute_drift", "MAX_CATEGORIES", "TOP_CATEGORIES", "MISSING_FLOOR"]
+__all__ = ["compute_drift", "MAX_CATEGORIES", "TOP_CATEGORIES", "MISSING_FLOOR", "holm",
+           "auto_verdict"]
 
 #: categorical columns with more distinct values than this (both sides together) are
 #: compared on their TOP_CATEGORIES most frequent values plus one "other" bucket
@@ -556,3 +557,8 @@ def _props(counts: np.ndarray) -> list[float]:
     if total <= 0:
         return [0.0] * len(counts)
     return [round(float(x) / total, 6) for x in counts]
+
+
+#: public names for the binned checks of monitors (monitoring.profile)
+holm = _holm
+auto_verdict = _auto_verdict
