@@ -64,6 +64,11 @@ def model_roles(mv: Any, model: Any, training: pd.DataFrame) -> tuple[list[str] 
             label = None
     if label is None and features:
         rest = [c for c in cols if c not in features]
+        classes = getattr(model, "classes_", None)
+        if len(rest) > 1 and classes is not None:  # a classifier: the column of its classes
+            want = {str(c) for c in classes}
+            rest = [c for c in rest
+                    if {str(v) for v in training[c].dropna().unique()[:len(want) + 1]} == want]
         if len(rest) == 1:
             label = rest[0]
     return features, label
@@ -198,6 +203,10 @@ def drift(
     report.options["current"] = cur.ref or "DataFrame"
     if ref.model is not None:
         pred = compute_prediction_drift(ref.model, ref.frame, cur.frame, label=label)
+        if threshold is None:  # inputs and predictions are one family of tests (Holm)
+            from mlops_jupyter.monitoring.engine import holm
+
+            holm([*report.columns, *pred.columns])
         report.prediction = pred
         report.performance = pred.performance
     if save or (save is None and ref.kind is not None):

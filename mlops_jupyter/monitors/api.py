@@ -339,6 +339,7 @@ def _performance(m: Any, window: Any) -> dict[str, Any] | None:
 def check(m: Any, *, save_report: bool = True) -> tuple[dict[str, Any], MonitorResult, dict[str, Any] | None]:
     """Compute one check of monitor record ``m`` without writing it: -> (check row,
     result, new watermark or None)."""
+    from mlops_jupyter.monitoring.engine import holm
     from mlops_jupyter.monitoring.profile import check_profile
 
     st = _store()
@@ -353,6 +354,7 @@ def check(m: Any, *, save_report: bool = True) -> tuple[dict[str, Any], MonitorR
     if "prediction" in profile and PREDICTION_COL in window.columns:
         report.prediction = check_profile(profile["prediction"], window[[PREDICTION_COL]],
                                           title="Prediction drift")
+        holm([*report.columns, *report.prediction.columns])  # one family: inputs and outputs
     report.options.update(reference=m.reference_ref, current=f"{m.current}@v{versions[-1]}",
                           monitor=m.name)
     perf = _performance(m, window)
