@@ -328,6 +328,8 @@ def _json_safe(obj: Any) -> Any:
     if isinstance(obj, Mapping):
         return {str(k): _json_safe(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
+        if all(type(v) is float and v - v == 0 for v in obj):  # finite floats: as they are
+            return list(obj)
         return [_json_safe(v) for v in obj]
     # numpy scalars and arrays without importing numpy here
     if hasattr(obj, "tolist"):

@@ -302,8 +302,14 @@ def _window(st: Any, m: Any) -> tuple[Any, list[int]]:
         recs = []
     if not recs:
         return None, []
-    frames = [datasets.load(f"{m.current}@v{r.version}", as_frame=True) for r in recs]
-    frames = [f for f in frames if hasattr(f, "columns")]
+    frames = []
+    for r in recs:  # the records are in hand: read them without resolving refs again
+        if r.kind == "dataframe":
+            frames.append(datasets.api._read_frame(st, r))
+        else:
+            f = datasets.load(f"{m.current}@v{r.version}", as_frame=True)
+            if hasattr(f, "columns"):
+                frames.append(f)
     frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     return frame, [r.version for r in recs]
 
