@@ -50,8 +50,9 @@ def frame(n: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
 
 def setup(home: Path) -> pd.DataFrame:
     os.environ["MLOPS_HOME"] = str(home)
-    import mlops_jupyter as mj
     from sklearn.linear_model import LinearRegression
+
+    import mlops_jupyter as mj
 
     train = frame(50_000, 0)
     mj.datasets.add(train, name="train")
