@@ -112,7 +112,8 @@ def test_cli_run_all_exit_codes_and_watch(model, capsys, tmp_path) -> None:
     assert main(["monitor", "add", "b", "--model", "churn@production", "--current", "served",
                  "--alert", "webhook:ftp://x"]) == 2
     _serve(model, 1500, 5)
-    assert main(["monitor", "run", "--all", "--fail-on-drift"]) == 0
+    assert main(["monitor", "run", "--all", "--fail-on-drift", "--workers", "2"]) == 0
+    assert list(mj.monitors.history("a")["status"]) == ["ok"]  # computed in a worker process
     _serve(model, 1500, 6, shift=1.0)
     assert main(["monitor", "run", "--all", "--fail-on-drift"]) == 1
     out = capsys.readouterr().out

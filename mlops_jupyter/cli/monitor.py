@@ -48,6 +48,8 @@ def register(sub: Any) -> None:
     r.add_argument("name", nargs="?")
     r.add_argument("--all", action="store_true", help="every monitor once (cron, CI)")
     r.add_argument("--no-retrain", action="store_true", help="check and alert only")
+    r.add_argument("--workers", type=int, help="processes computing checks with --all "
+                   "(default: one per CPU up to 4, from 100 monitors on)")
     r.add_argument("--fail-on-drift", action="store_true", help="exit 1 when a check found "
                    "drift, a performance drop, or failed")
     r.set_defaults(func=cmd_run)
@@ -94,7 +96,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if args.all == bool(args.name):
         raise UsageError("give a monitor NAME or --all (not both)")
-    results = (monitors.run_all(retrain=not args.no_retrain) if args.all
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(f"--workers must be at least 1, not {args.workers}")
+    results = (monitors.run_all(retrain=not args.no_retrain, workers=args.workers) if args.all
                else [monitors.run(args.name, retrain=not args.no_retrain)])
     bad = 0
     for r in results:
