@@ -31,7 +31,7 @@ def test_gate_failure_rejects_what_the_job_registered(mlops_home, tmp_path, caps
     nb = make_nb(tmp_path / "t.ipynb", FOREST, params="seed = 3")
     assert main(["run", str(nb), "--gate", "acc>=0.5", "--no-progress"]) == 0
     assert main(["run", str(nb), "--gate", "acc>=1.5", "--no-progress"]) == 1
-    capsys.readouterr()
+    assert "model     tree@v2 (rejected: job " in capsys.readouterr().out
     v2 = mj.models.get("tree@v2")
     assert v2.tags["mlops.rejected"].startswith("job ") and "acc>=1.5" in v2.tags["mlops.rejected"]
     assert mj.models.get("tree@latest").version == 1  # a rejected candidate is never latest

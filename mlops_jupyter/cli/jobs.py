@@ -114,7 +114,11 @@ def _models_of_run(run_id: str) -> list[str]:
     if finder is None:
         return []
     try:
-        return [f"{name}@v{version}" for name, version in finder(run_id)]
+        out = []
+        for name, version in finder(run_id):
+            rejected = get_store().get_model_version(name, version=version).tags.get("mlops.rejected")
+            out.append(f"{name}@v{version}" + (f" (rejected: {rejected[:160]})" if rejected else ""))
+        return out
     except Exception:  # noqa: BLE001 - listing is informative only
         return []
 
