@@ -208,7 +208,7 @@ def test_reproduce_reports_identical_model_file(mlops_home, tmp_path, capsys):
     capsys.readouterr()
     assert main(["reproduce", original.id[:8], "--tolerance", "0", "--no-progress"]) == 0
     out = capsys.readouterr().out
-    assert "forest@v1 vs forest@v2: file hash identical" in out, out
+    assert "forest@v1 vs forest (reproduction, not registered): file hash identical" in out, out
 
 
 def test_job_on_postgres_links_the_kernels_runs(pg_url, mlops_home, tmp_path, monkeypatch, capsys):

@@ -79,7 +79,7 @@ def test_new_store_opened_by_many_processes_at_once(tmp_path: Path) -> None:
         out, err = p.communicate(timeout=120)
         assert p.returncode == 0, err
     con = sqlite3.connect(home / "mlops.db")
-    assert con.execute("select value from mlops_schema where key='version'").fetchone()[0] == "2"
+    assert con.execute("select value from mlops_schema where key='version'").fetchone()[0] == str(__import__("mlops_jupyter.store.schema", fromlist=["x"]).SCHEMA_VERSION)
     assert con.execute("select count(*) from experiments").fetchone()[0] == 1
 
 
@@ -140,13 +140,18 @@ def test_old_store_is_upgraded(mlops_home: Path) -> None:
     store.reset()
     con = sqlite3.connect(mlops_home / "mlops.db")
     con.execute("drop table drift_reports")  # what a version-1 store looked like
+    for t in ("monitor_alerts", "monitor_checks", "monitors", "model_version_rejections"):
+        con.execute(f"drop table {t}")  # added in version 3
     con.execute("update mlops_schema set value='1' where key='version'")
     con.commit()
     con.close()
     mj.init()
     st = mj.get_store()
-    assert st.schema_version == 2
+    from mlops_jupyter.store import schema
+
+    assert st.schema_version == schema.SCHEMA_VERSION
     assert st.counts()["drift_reports"] == 0
+    assert st.list_monitors() == []
     assert len(mj.runs()) == 1  # data kept
 
 

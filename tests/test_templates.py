@@ -28,6 +28,9 @@ def test_every_template_runs_with_defaults(mlops_home, capsys):
     train_runs = _store().search_runs(job_id=jobs["train"].id)
     assert train_runs[0].metrics["auc"].last > 0.95
     assert train_runs[0].tags["registered_model"].startswith("breast-cancer@v")
+    # the drill shifts 3 of 30 features by 0.5 sd: that is drift (issue 11: it logged 0)
+    drill = _store().search_runs(job_id=jobs["drift_report"].id)[0]
+    assert drill.metrics["drifted"].last == 1.0 and drill.metrics["drifted_columns"].last == 3
     import mlops_jupyter as mj
 
     # every version the templates registered has a typed signature: serving checks each field

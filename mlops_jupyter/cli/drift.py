@@ -16,7 +16,7 @@ def register(sub: Any) -> None:
     p.add_argument("reference", help="dataset ref (churn@v1), model:churn@production, or a file")
     p.add_argument("current", help="CSV/Parquet/JSON path or dataset ref")
     p.add_argument("--columns", help="comma-separated columns to compare")
-    p.add_argument("--threshold", type=float, help="share of drifted columns for a dataset verdict (default 0.5)")
+    p.add_argument("--threshold", type=float, help="share of drifted columns for a dataset verdict (default: any column drifted, Holm-corrected)")
     p.add_argument("--method", default="auto")
     p.add_argument("--label", help="label column (model references: performance change)")
     p.add_argument("--fail-on-drift", action="store_true", help="exit 1 when drift is found")

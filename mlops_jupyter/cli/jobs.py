@@ -66,6 +66,11 @@ def register(sub: Any) -> None:
     p = sub.add_parser("reproduce", help="re-execute a run's template or code and compare")
     p.add_argument("run", help="run id or unique prefix")
     p.add_argument("--tolerance", help="fail (exit 1) when a metric differs by more: 0.001 or 1%%")
+    p.add_argument("--ignore", action="append", default=[], metavar="METRIC",
+                   help="leave METRIC out of the comparison (repeatable); timing metrics "
+                   "such as fit_time_s are always left out unless --compare-timing")
+    p.add_argument("--compare-timing", action="store_true",
+                   help="compare timing metrics (fit_time_s, *_duration, ...) too")
     p.add_argument("--timeout", type=float)
     p.add_argument("--kernel")
     p.add_argument("--no-progress", action="store_true")
@@ -109,7 +114,11 @@ def _models_of_run(run_id: str) -> list[str]:
     if finder is None:
         return []
     try:
-        return [f"{name}@v{version}" for name, version in finder(run_id)]
+        out = []
+        for name, version in finder(run_id):
+            rejected = get_store().get_model_version(name, version=version).tags.get("mlops.rejected")
+            out.append(f"{name}@v{version}" + (f" (rejected: {rejected[:160]})" if rejected else ""))
+        return out
     except Exception:  # noqa: BLE001 - listing is informative only
         return []
 
@@ -245,6 +254,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
     try:
         rep = reproduction.reproduce(args.run, tolerance=args.tolerance, timeout=args.timeout,
+                                     ignore=args.ignore, ignore_timing=not args.compare_timing,
                                      kernel=args.kernel, progress=not args.no_progress)
     except (runner.Terminated, KeyboardInterrupt) as e:
         return _interrupted(e)

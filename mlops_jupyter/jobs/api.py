@@ -30,6 +30,8 @@ ENV_JOB_ID = "MLOPS_JOB_ID"
 ENV_PARENT_RUN = "MLOPS_PARENT_RUN_ID"
 ENV_EXPERIMENT = "MLOPS_EXPERIMENT"
 ENV_OUTPUT_ROOTS = "MLOPS_JOB_OUTPUT_ROOTS"
+#: set in a reproduction's kernel: models.register stores the file but registers no version
+ENV_REPRODUCTION = "MLOPS_REPRODUCTION_OF"
 PROGRESS_EVERY = 1.0  # seconds between progress writes to the job row
 
 
@@ -216,7 +218,9 @@ def execute(
 
     try:
         outcome = runner.execute(
-            nb, output, env=_kernel_env(rec.id, experiment), kernel_name=prep.kernel,
+            nb, output, env={**_kernel_env(rec.id, experiment), **(
+                {ENV_REPRODUCTION: prep.source_run_id or "1"} if prep.kind == "reproduce" else {})},
+            kernel_name=prep.kernel,
             timeout=prep.timeout, progress=progress, cwd=str(cwd) if cwd else None, on_cell=on_cell,
         )
     except runner.Terminated as e:
@@ -244,6 +248,8 @@ def execute(
     elif prep.gates:
         results = [{"expr": g.expr, "passed": False, "value": None,
                     "reason": "not evaluated: the notebook did not finish"} for g in prep.gates]
+    if status != JOB_FINISHED:
+        _reject_models_of(st, runs, rec.id, status, error)
     final = st.finish_job(
         rec.id, status, error=error, output_blob=blob, gates=results,
         cells_done=outcome.cells_done, ended_by="signal" if status == JOB_KILLED else "job",
@@ -253,6 +259,21 @@ def execute(
             raise KeyboardInterrupt
         raise runner.Terminated(outcome.signum)
     return Job(final, runs=runs)
+
+
+def _reject_models_of(st: Any, runs: list[Any], job_id: str, status: str, error: Any) -> None:
+    """A job that failed (its gate, a cell, a timeout) leaves nothing promotable: every
+    model version its runs registered is marked rejected, visibly (``mlops.rejected`` in
+    its tags, never ``@latest``, refused by ``promote``)."""
+    from mlops_jupyter.models import governance
+
+    why = (error or {}).get("message") or status
+    for run in runs:
+        for name, version in st.model_versions_of_run(run.id):
+            mv = st.get_model_version(name, version=version)
+            st.reject_model_version(mv.id, user=governance.current_user(), source="gate" if (
+                error or {}).get("type") == "GateFailed" else "job",
+                reason=f"job {job_id[:8]} ended {status}: {why}"[:2000])
 
 
 def _fail_open_runs(st: Any, runs: list[Any], status: str, error: Any, job_id: str) -> list[Any]:

@@ -34,6 +34,16 @@ TAG = "mlops.reproduction_of"
 _IN_RE = re.compile(r"^# In\[\d+\]:\s*$", re.M)
 
 
+#: metric names that measure time, not the result: ignored by default (they differ on
+#: every run, so a tracked cell with autolog's ``fit_time_s`` could never reproduce)
+TIMING_METRIC = re.compile(r"(^|_)(time|times|duration|elapsed|latency|seconds|secs|runtime)"
+                           r"(_s|_ms|_sec|_secs|_seconds)?$|_(s|ms)$", re.I)
+
+
+def is_timing_metric(name: str) -> bool:
+    return bool(TIMING_METRIC.search(name))
+
+
 @dataclass(frozen=True)
 class Tolerance:
     value: float
@@ -81,11 +91,13 @@ class Reproduction:
     models: list[dict[str, Any]] = field(default_factory=list)
     tolerance: Tolerance | None = None
     pinned: dict[str, str] = field(default_factory=dict)
+    ignored: list[str] = field(default_factory=list)
 
     @property
     def identical(self) -> bool:
-        return bool(self.metrics) and all(m["difference"] == 0 for m in self.metrics if m["difference"] is not None) \
-            and all(m["new"] is not None for m in self.metrics)
+        compared = [m for m in self.metrics if not m.get("ignored")]
+        return bool(compared) and all(m["difference"] == 0 for m in compared if m["difference"] is not None) \
+            and all(m["new"] is not None for m in compared)
 
     @property
     def ok(self) -> bool:
@@ -93,7 +105,7 @@ class Reproduction:
             return False
         if self.tolerance is None:
             return True
-        return all(m["within_tolerance"] for m in self.metrics)
+        return all(m["within_tolerance"] for m in self.metrics if not m.get("ignored"))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -101,6 +113,7 @@ class Reproduction:
             "run": self.run.id if self.run else None, "status": self.job.record.status,
             "ok": self.ok, "identical_metrics": self.identical, "tolerance": str(self.tolerance) if self.tolerance else None,
             "metrics": self.metrics, "models": self.models, "pinned_datasets": self.pinned,
+            "ignored_metrics": self.ignored,
         }
 
     def summary(self) -> str:
@@ -115,9 +128,10 @@ class Reproduction:
             w = max(len(m["metric"]) for m in self.metrics)
             lines.append(f"{'metric'.ljust(w)}  {'original':>12}  {'reproduced':>12}  {'difference':>12}")
             for m in self.metrics:
-                flag = "" if m["within_tolerance"] else "  <- outside tolerance"
+                flag = ("  (ignored)" if m.get("ignored") else "" if m["within_tolerance"]
+                        else "  <- outside tolerance")
                 lines.append(f"{m['metric'].ljust(w)}  {_f(m['original']):>12}  {_f(m['new']):>12}  "
-                             f"{_f(m['difference']):>12}{flag if self.tolerance else ''}")
+                             f"{_f(m['difference']):>12}{flag if self.tolerance or m.get('ignored') else ''}")
         for m in self.models:
             same = "identical" if m["identical"] else "DIFFERENT"
             lines.append(f"model     {m['original']} vs {m['new']}: file hash {same}")
@@ -218,8 +232,16 @@ def reproduce(
     timeout: float | None = None,
     kernel: str | None = None,
     progress: bool = True,
+    ignore: list[str] | tuple[str, ...] = (),
+    ignore_timing: bool = True,
 ) -> Reproduction:
-    """Re-execute the template or captured code that made ``run`` and compare."""
+    """Re-execute the template or captured code that made ``run`` and compare.
+
+    ``ignore`` names metrics left out of the comparison (shown, marked ignored);
+    timing metrics (``fit_time_s``, ``*_duration``, ``elapsed`` …) are ignored unless
+    ``ignore_timing=False``. The reproduction registers no model version: model files
+    are stored and compared by hash only.
+    """
     from mlops_jupyter.tracking.session import get_store
 
     tol = parse_tolerance(tolerance)
@@ -256,8 +278,11 @@ def reproduce(
     if new_run is not None:
         st.set_tags(new_run.id, {TAG: original.id})
         new_run = st.get_run(new_run.id)
-    rep = Reproduction(original=original, job=new_job, run=new_run, tolerance=tol, pinned=pinned)
-    rep.metrics = _compare_metrics(original, new_run, tol)
+    skip = {str(m) for m in ignore}
+    ignored = sorted(k for k in original.metrics if k in skip or (ignore_timing and is_timing_metric(k)))
+    rep = Reproduction(original=original, job=new_job, run=new_run, tolerance=tol, pinned=pinned,
+                       ignored=ignored)
+    rep.metrics = _compare_metrics(original, new_run, tol, set(ignored))
     rep.models = _compare_models(st, original.id, new_run.id if new_run else None)
     st.update_job(new_job.record.id, details={"pinned": pinned, "report": rep.to_dict()})
     return rep
@@ -269,28 +294,32 @@ def _matching_run(runs: list[Any], original: Any) -> Any | None:
     return pool[0] if pool else None
 
 
-def _compare_metrics(original: Any, new: Any | None, tol: Tolerance | None) -> list[dict[str, Any]]:
+def _compare_metrics(original: Any, new: Any | None, tol: Tolerance | None,
+                     ignored: set[str] = frozenset()) -> list[dict[str, Any]]:  # type: ignore[assignment]
     out = []
     for key in sorted(original.metrics):
         a = float(original.metrics[key].last)
         b = float(new.metrics[key].last) if new is not None and key in new.metrics else None
         diff = None if b is None else (0.0 if (math.isnan(a) and math.isnan(b)) else b - a)
         within = b is not None and (tol.allows(a, b) if tol else diff == 0)
-        out.append({"metric": key, "original": a, "new": b, "difference": diff, "within_tolerance": within})
+        out.append({"metric": key, "original": a, "new": b, "difference": diff,
+                    "within_tolerance": within, "ignored": key in ignored})
     return out
 
 
 def _compare_models(st: Any, original_id: str, new_id: str | None) -> list[dict[str, Any]]:
-    finder = getattr(st, "model_versions_of_run", None)
-    if finder is None or new_id is None:
+    """The original run's registered versions against the files the reproduction made
+    (tagged ``mlops.reproduced_model.<name>`` on its run; nothing was registered)."""
+    if new_id is None:
         return []
-    from mlops_jupyter import models
-
-    old = finder(original_id)
-    new = finder(new_id)
+    tags = st.get_run(new_id).tags
+    prefix = "mlops.reproduced_model."
     out = []
-    for (name, ver), (nname, nver) in zip(old, new, strict=False):
-        a, b = models.get(f"{name}@v{ver}"), models.get(f"{nname}@v{nver}")
-        out.append({"original": f"{name}@v{ver}", "new": f"{nname}@v{nver}",
-                    "original_digest": a.blob, "new_digest": b.blob, "identical": a.blob == b.blob})
+    for name, ver in st.model_versions_of_run(original_id):
+        digest = tags.get(prefix + name)
+        if digest is None:
+            continue
+        a = st.get_model_version(name, version=ver)
+        out.append({"original": f"{name}@v{ver}", "new": f"{name} (reproduction, not registered)",
+                    "original_digest": a.blob, "new_digest": digest, "identical": a.blob == digest})
     return out

@@ -13,7 +13,7 @@ def _parser() -> VerbParser:
     p.add_argument("reference", help="dataset ref (churn@v1), model:churn@production, or a DataFrame variable")
     p.add_argument("current", help="a DataFrame variable, a dataset ref, or a CSV/Parquet path")
     p.add_argument("--columns", help="comma-separated columns to compare (default: all shared)")
-    p.add_argument("--threshold", type=float, help="share of drifted columns that makes the dataset drifted (default 0.5)")
+    p.add_argument("--threshold", type=float, help="share of drifted columns that makes the dataset drifted (default: any column, Holm-corrected)")
     p.add_argument("--method", default="auto", help="auto, ks, psi, wasserstein, chi2, jensenshannon")
     p.add_argument("--label", help="label column in the current data (model references: performance change)")
     p.add_argument("--no-save", action="store_true", help="do not keep the report in the store")

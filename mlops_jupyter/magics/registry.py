@@ -26,6 +26,7 @@ VERB_MODULES: dict[str, str] = {
     "model": "mlops_jupyter.magics.model",
     "serve": "mlops_jupyter.magics.model",
     "drift": "mlops_jupyter.magics.drift",
+    "monitor": "mlops_jupyter.magics.monitor",
     "run": "mlops_jupyter.magics.jobs",
     "templates": "mlops_jupyter.magics.jobs",
     "jobs": "mlops_jupyter.magics.jobs",

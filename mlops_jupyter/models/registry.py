@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import re
 import sys
 import warnings
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops_jupyter.errors import (
+    ConflictError,
     IntegrityError,
     InvalidNameError,
     NotFoundError,
@@ -148,6 +150,9 @@ def register(
             stacklevel=2,
         )
     digest, size = st.blobs.put_bytes(data)
+    if os.environ.get("MLOPS_REPRODUCTION_OF"):
+        return _reproduction_version(st, name, run_id, digest, size, fl.name, meta, sig,
+                                     all_metrics)
     rec = st.create_model_version(
         name, blob=digest, size=size, flavor=fl.name, user=governance.current_user(),
         run_id=run_id, flavor_meta=meta, signature=None if sig is None else sig.to_dict(),
@@ -155,6 +160,45 @@ def register(
         description=desc, dataset_version_ids=ds_ids,
     )
     return ModelVersion.of(rec)
+
+
+def _reproduction_version(st: Any, name: str, run_id: str | None, digest: str, size: int,
+                          flavor: str, meta: dict[str, Any], sig: Signature | None,
+                          metrics: dict[str, Any]) -> ModelVersion:
+    """Inside ``mlops reproduce``: the file is stored (content-addressed, so comparing it
+    costs nothing) and its digest tagged on the run, but no version is registered: a
+    reproduction checks a result, it does not make a new candidate. The returned
+    version (number 0) cannot be promoted or loaded by reference."""
+    import time as _time
+
+    if run_id is not None:
+        st.set_tags(run_id, {f"mlops.reproduced_model.{name}": digest})
+    return ModelVersion(
+        id="", model_id="", name=name, version=0, blob=digest, size=size, flavor=flavor,
+        created_at=_time.time(), run_id=run_id, flavor_meta=meta,
+        signature=None if sig is None else sig.to_dict(), metrics=metrics, requirements={},
+        tags={"mlops.reproduction_of": os.environ.get("MLOPS_REPRODUCTION_OF", "")},
+        description="not registered: made by a reproduction", trusted=False,
+        creator=governance.current_user(), aliases=(), dataset_version_ids=(),
+    )
+
+
+def reject(ref: object, *, reason: str, source: str = "manual") -> ModelVersion:
+    """Mark a version rejected: kept for the record, never ``@latest``, never promotable.
+
+    Used for a challenger that lost, a job whose gate failed, and by hand. The reason
+    is stored with the version (``tags["mlops.rejected"]``) and in the model's audit.
+    """
+    mv = get(ref)
+    if not isinstance(reason, str) or not reason.strip():
+        raise UsageError("reject needs a reason (a non-empty string)")
+    st = _store()
+    if mv.aliases:
+        raise ConflictError(f"{mv.ref} holds alias(es) {', '.join(mv.aliases)}; move them "
+                            "first, a served version cannot be rejected")
+    st.reject_model_version(mv.id, user=governance.current_user(), reason=reason[:2000],
+                            source=source)
+    return get_by_id(mv.id)
 
 
 def _text(what: str, v: Any) -> str:

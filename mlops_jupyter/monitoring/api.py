@@ -28,8 +28,50 @@ class _Side:
     """A resolved input: its frame, its text reference, and what it belongs to."""
 
     def __init__(self, frame: pd.DataFrame, ref: str | None, kind: str | None = None,
-                 subject: str | None = None, model: Any = None) -> None:
+                 subject: str | None = None, model: Any = None,
+                 features: list[str] | None = None, label: str | None = None) -> None:
         self.frame, self.ref, self.kind, self.subject, self.model = frame, ref, kind, subject, model
+        self.features, self.label = features, label
+
+
+def model_roles(mv: Any, model: Any, training: pd.DataFrame) -> tuple[list[str] | None, str | None]:
+    """(feature columns, label column) of a registered model, from what it recorded.
+
+    Features: the signature's column names, else the estimator's ``feature_names_in_``.
+    Label: the training run's ``target``/``label`` parameter when it names a training
+    column; else the one training column that is not a feature. Either may be None
+    (then every column is compared, as for two plain tables).
+    """
+    names: list[str] | None = None
+    sig = getattr(mv, "input_signature", None)
+    if sig is not None and sig.frame:
+        names = list(sig.names)
+    elif getattr(model, "feature_names_in_", None) is not None:
+        names = [str(n) for n in model.feature_names_in_]
+    cols = [str(c) for c in training.columns]
+    features = [n for n in names if n in cols] if names else None
+    label = None
+    if getattr(mv, "run_id", None):
+        try:
+            from mlops_jupyter.tracking.session import get_store
+
+            params = get_store().get_run(mv.run_id).params
+            for k in ("target", "label", "target_col", "label_col"):
+                if params.get(k) in cols and params.get(k) not in (features or []):
+                    label = params[k]
+                    break
+        except Exception:  # lineage is a hint; a missing run must not break drift
+            label = None
+    if label is None and features:
+        rest = [c for c in cols if c not in features]
+        classes = getattr(model, "classes_", None)
+        if len(rest) > 1 and classes is not None:  # a classifier: the column of its classes
+            want = {str(c) for c in classes}
+            rest = [c for c in rest
+                    if {str(v) for v in training[c].dropna().unique()[:len(want) + 1]} == want]
+        if len(rest) == 1:
+            label = rest[0]
+    return features, label
 
 
 def _dataset_side(ref: str) -> _Side:
@@ -57,8 +99,10 @@ def _model_side(ref: str) -> _Side:
     if not tabular:
         raise UsageError(f"model {mv.ref} was trained on no tabular dataset version")
     side = _dataset_side(f"{tabular[0].name}@v{tabular[0].version}")
+    model = models.load(mv.ref)
+    features, label = model_roles(mv, model, side.frame)
     return _Side(side.frame, f"{mv.ref} (trained on {side.ref})", "model", mv.name,
-                 model=models.load(mv.ref))
+                 model=model, features=features, label=label)
 
 
 def _resolve(obj: Any, role: str) -> _Side:
@@ -135,16 +179,34 @@ def drift(
     ref = _resolve(reference, "reference")
     cur = _resolve(current, "current")
     feature_cols = columns
-    if ref.model is not None and columns is None and label is not None:
+    label = label if label is not None else ref.label
+    if ref.model is not None and columns is None:
+        # a model's inputs are its features; its label is compared only when the
+        # current data has it (served inputs never do), and other training columns
+        # (ids, timestamps the model never saw) are not the model's inputs
+        base = ref.features or [c for c in ref.frame.columns if c != label]
+        feature_cols = [c for c in base if c != label]
+        if label is not None and label in cur.frame.columns and label in ref.frame.columns:
+            feature_cols.append(label)
+    elif columns is None and label is not None and label not in cur.frame.columns:
         feature_cols = [c for c in ref.frame.columns if c != label]
     report = compute_drift(
         ref.frame, cur.frame, columns=feature_cols, method=method, threshold=threshold,
         column_thresholds=column_thresholds, categorical=categorical,
     )
+    if label is not None:
+        for c in report.columns:
+            if c.column == str(label):
+                c.role = "label"
+        report.options["label"] = str(label)
     report.options["reference"] = ref.ref or "DataFrame"
     report.options["current"] = cur.ref or "DataFrame"
     if ref.model is not None:
         pred = compute_prediction_drift(ref.model, ref.frame, cur.frame, label=label)
+        if threshold is None:  # inputs and predictions are one family of tests (Holm)
+            from mlops_jupyter.monitoring.engine import holm
+
+            holm([*report.columns, *pred.columns])
         report.prediction = pred
         report.performance = pred.performance
     if save or (save is None and ref.kind is not None):

@@ -23,7 +23,8 @@ from . import stats as st
 from .methods import AUTO, CATEGORICAL, NUMERIC, get_method
 from .report import ColumnDrift, DriftReport, SchemaChange
 
-__all__ = ["compute_drift", "MAX_CATEGORIES", "TOP_CATEGORIES", "MISSING_FLOOR"]
+__all__ = ["compute_drift", "MAX_CATEGORIES", "TOP_CATEGORIES", "MISSING_FLOOR", "holm",
+           "auto_verdict"]
 
 #: categorical columns with more distinct values than this (both sides together) are
 #: compared on their TOP_CATEGORIES most frequent values plus one "other" bucket
@@ -35,6 +36,9 @@ MISSING_FLOOR = 0.05
 #: categories shown in a report's bar chart (the rest are summed as "other")
 DISPLAY_CATEGORIES = 20
 OTHER = "(other)"
+#: a high-cardinality column whose reference has at least this many distinct values
+#: per row is reported as ID-like (new values are expected; repeats that vanish are not)
+ID_LIKE_SHARE = 0.5
 
 
 def compute_drift(
@@ -64,8 +68,12 @@ def compute_drift(
         for the other. A mapping ``{column: method}`` chooses per column (unlisted
         columns use ``auto``); there a method must fit its column.
     threshold:
-        Dataset verdict: the report is drifted when at least this share of the compared
-        columns drifted (default 0.5), or when a column is missing or changed type.
+        Dataset verdict. Default (``None``): the report is drifted when ANY compared
+        column drifted (each column's test is corrected for the number of columns with
+        Holm's method and must clear an effect-size floor, so wide tables neither hide
+        strong drift nor raise false alarms), or when a column is missing or changed
+        type. A number in (0, 1] keeps the older rule: drifted when at least this share
+        of the compared columns drifted.
     column_thresholds:
         Statistic threshold per column ``{column: value}``, or one value for all: the
         p-value cut for ``ks``/``chi2``/``auto`` (default 0.05), the distance cut for
@@ -106,6 +114,7 @@ def compute_drift(
         cols.append(col)
         if change is not None:
             changes.append(change)
+    _holm(cols)
     if not cols:
         raise UsageError("no columns to compare (the column list is empty)")
     mname = method if isinstance(method, str) else "per-column"
@@ -123,6 +132,8 @@ def compute_drift(
             "missing_floor": MISSING_FLOOR,
             "max_categories": MAX_CATEGORIES,
             "top_categories": TOP_CATEGORIES,
+            "multiple_testing": "holm",
+            "verdict": "any column" if share is None else f"share >= {share:g}",
         },
         title=title,
         elapsed=time.perf_counter() - started,
@@ -138,9 +149,9 @@ def _as_frame(obj: Any, side: str) -> pd.DataFrame:
     raise UsageError(f"{side} must be a pandas DataFrame, not {type(obj).__name__}")
 
 
-def _share_threshold(threshold: float | None) -> float:
+def _share_threshold(threshold: float | None) -> float | None:
     if threshold is None:
-        return 0.5
+        return None
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
         raise UsageError(f"threshold must be a number in (0, 1], not {threshold!r}")
     t = float(threshold)
@@ -331,15 +342,23 @@ def _decide(kind: str, stats: dict[str, Any], method: tuple[str, bool],
     if name == "auto":
         p_key, e_key, floor = AUTO.tests(kind)
         alpha = AUTO.alpha if threshold is None else threshold
-        p, e = stats[p_key], stats[e_key]
-        sig, big = p < alpha, e >= floor
-        sev_p = get_method("ks").severity(p, alpha)
-        sev_e = e / floor if floor > 0 else math.inf
         test = "KS" if kind == NUMERIC else "chi2"
         eff = "W/std" if kind == NUMERIC else "JS"
-        note = (f"{test} p={p:.3g} {'<' if sig else '>='} {alpha:g}; "
-                f"{eff}={e:.3g} {'>=' if big else '<'} {floor:g}")
-        return "auto", p_key, p, alpha, bool(sig and big), min(sev_p, sev_e), note
+        cands = [] if stats.get("id_like") else [(stats[p_key], stats[e_key], floor, test, eff)]
+        cands += [(t["p_value"], t["effect"], t["floor"], t["test"], "excess")
+                  for t in stats.get("subtests", [])]
+        # several tests on one column: Bonferroni inside the column, then Holm across
+        # columns (in _holm); the test reported is the most significant one whose
+        # effect clears its floor
+        k = len(cands)
+        big = [c for c in cands if c[1] >= c[2]]
+        p, e, fl, test, eff = min(big or cands, key=lambda c: c[0])
+        p = min(1.0, p * k)
+        stats["auto"] = {"p_value": p, "effect": e, "floor": fl, "alpha": alpha,
+                         "test": test, "effect_name": eff}
+        drifted, sev, note = _auto_verdict(stats["auto"], p)
+        return "auto", p_key if k == 1 or test in ("KS", "chi2") else "p_value", p, alpha, \
+            drifted, sev, note
     thr = m.default_threshold if threshold is None else threshold
     if m.func is not None:
         ref_data, cur_data = data()
@@ -351,6 +370,47 @@ def _decide(kind: str, stats: dict[str, Any], method: tuple[str, bool],
     op = ("<" if drifted else ">=") if m.lower_is_drift else (">=" if drifted else "<")
     return (m.name, m.statistic if m.func is None else m.name, score, thr, drifted,
             m.severity(score, thr), f"{m.name} {score:.3g} {op} {thr:g}")
+
+
+def _auto_verdict(a: dict[str, Any], p_adj: float) -> tuple[bool, float, str]:
+    """(drifted, severity, note) of the auto rule for a (Holm-adjusted) p-value."""
+    alpha, e, fl = a["alpha"], a["effect"], a["floor"]
+    sig, big = p_adj < alpha, e >= fl
+    sev_p = get_method("ks").severity(p_adj, alpha)
+    sev_e = e / fl if fl > 0 else math.inf
+    held = f" (adjusted from {a['p_value']:.3g})" if p_adj != a["p_value"] else ""
+    note = (f"{a['test']} p={p_adj:.3g}{held} {'<' if sig else '>='} {alpha:g}; "
+            f"{a['effect_name']}={e:.3g} {'>=' if big else '<'} {fl:g}")
+    return bool(sig and big), min(sev_p, sev_e), note
+
+
+def _holm(cols: list[ColumnDrift]) -> None:
+    """Holm's step-down correction over the columns the auto rule decided.
+
+    Each auto column's p-value is multiplied by the number of columns still in play
+    (smallest p first, made monotone); a column then drifts when its adjusted p-value
+    is below alpha AND its effect clears the floor. This bounds the chance of any
+    false alarm in the table by alpha, whatever its width, which is what lets the
+    dataset verdict be "any column drifted".
+    """
+    auto = [c for c in cols if c.method == "auto" and isinstance(c.stats.get("auto"), dict)]
+    m = len(auto)
+    if m <= 1:
+        return
+    order = sorted(auto, key=lambda c: c.stats["auto"]["p_value"])
+    running = 0.0
+    for i, c in enumerate(order):
+        a = c.stats["auto"]
+        running = max(running, min(1.0, (m - i) * a["p_value"]))
+        drifted, sev, note = _auto_verdict(a, running)
+        a["p_adjusted"] = running
+        c.score = running
+        tail = c.note[len(_auto_verdict(a, a["p_value"])[2]):]
+        c.note = note + tail
+        if c.missing_drifted:
+            sev = max(sev, c.severity)
+        c.drifted = bool(drifted or c.missing_drifted)
+        c.severity = sev if c.drifted else min(sev, math.nextafter(1.0, 0.0))
 
 
 def _finish(col, kind, stats, method, threshold, data, n_r, n_c, miss_r, miss_c, br, bc,
@@ -434,23 +494,38 @@ def _categorical(col, rs, cs, base_r, base_c, method, threshold, br, bc,
     extra = [note] if note else []
     n_cat = len(idx)
     other = None
+    n_ref_cats, n_cur_cats = int((r > 0).sum()), int((c > 0).sum())
+    subtests: list[dict[str, Any]] = []
+    id_like = False
     if n_cat > MAX_CATEGORIES:
+        subtests = st.coverage_tests(r, c)
+        id_like = n_ref_cats >= ID_LIKE_SHARE * r.sum()
         r, c, labels = _bucket(r, c, labels, TOP_CATEGORIES)
         other = labels[-1]
-        extra.append(f"{n_cat:,} categories: compared on the top {TOP_CATEGORIES} + other")
-        if unseen[1] > 0.5 and n_cat >= 0.5 * (r.sum() + c.sum()):
-            extra.append("values look like identifiers (almost all distinct)")
+        if id_like:
+            extra.append(f"ID-like ({n_ref_cats:,} distinct values in {int(r.sum()):,} "
+                         f"reference rows): compared on new and lost values only; "
+                         f"{unseen[1]:.0%} of current values are new")
+        else:
+            extra.append(f"{n_cat:,} categories: compared on the top {TOP_CATEGORIES} + other, "
+                         "and on lost and new categories")
     cs_ = st.categorical_stats(r, c)
     stats: dict[str, Any] = {
         "chi2": cs_.chi2, "chi2_p_value": cs_.chi2_p_value, "dof": cs_.dof,
         "js_distance": cs_.js_distance, "psi": cs_.psi,
-        "categories_reference": int((r > 0).sum()), "categories_current": int((c > 0).sum()),
+        "categories_reference": n_ref_cats, "categories_current": n_cur_cats,
     }
+    if subtests:
+        stats["subtests"] = subtests
+        stats["id_like"] = id_like
     dr, dc, dl = (_bucket(r, c, labels, DISPLAY_CATEGORIES, other)
                   if len(labels) > DISPLAY_CATEGORIES + 1 else (r, c, labels))
     hist = {"type": "categorical", "labels": dl, "reference": _props(dr), "current": _props(dc)}
-    return _finish(col, CATEGORICAL, stats, method, threshold, lambda: (r, c), n_r, n_c,
-                   miss_r, miss_c, br, bc, hist, "; ".join(extra), unseen)
+    out = _finish(col, CATEGORICAL, stats, method, threshold, lambda: (r, c), n_r, n_c,
+                  miss_r, miss_c, br, bc, hist, "; ".join(extra), unseen)
+    if id_like:
+        out.role = "id"
+    return out
 
 
 def _bucket(r: np.ndarray, c: np.ndarray, labels: list[str], k: int, other: str | None = None):
@@ -482,3 +557,8 @@ def _props(counts: np.ndarray) -> list[float]:
     if total <= 0:
         return [0.0] * len(counts)
     return [round(float(x) / total, 6) for x in counts]
+
+
+#: public names for the binned checks of monitors (monitoring.profile)
+holm = _holm
+auto_verdict = _auto_verdict

@@ -58,8 +58,12 @@ def compute_prediction_drift(
     report = compute_drift(ref_pred, cur_pred, method=method, threshold=threshold,
                            categorical=cat_cols, title="Prediction drift")
     if label is not None:
-        report.performance = _performance(model, classifier, label, reference_df, current_df,
-                                          ref_pred, cur_pred)
+        try:
+            report.performance = _performance(model, classifier, label, reference_df,
+                                              current_df, ref_pred, cur_pred)
+        except (TypeError, ValueError) as exc:  # a label the metrics cannot read
+            report.performance = None
+            report.options["performance_error"] = f"{type(exc).__name__}: {exc}"[:300]
     return report
 
 

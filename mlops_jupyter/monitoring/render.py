@@ -168,7 +168,7 @@ def report_html(report: DriftReport) -> str:
 def _body(report: DriftReport) -> str:
     n_drift = sum(c.drifted for c in report.columns)
     summary = (f"{n_drift} of {len(report.columns)} columns drifted "
-               f"(share {report.share:.2f}, dataset threshold {report.threshold:g})"
+               f"(share {report.share:.2f}; rule: {report.rule})"
                f"{' and the schema changed' if report.schema_drifted else ''} · "
                f"reference {report.n_reference:,} rows · current {report.n_current:,} rows · "
                f"method {report.method}")

@@ -53,6 +53,9 @@ class ColumnDrift:
     dtype_current: str | None = None
     schema: str | None = None
     note: str = ""
+    #: "feature"; "label" (the model's target, compared only when the current data has
+    #: it); "id" (an identifier-like column: judged on new/lost values only)
+    role: str = "feature"
 
     @property
     def missing_change(self) -> float | None:
@@ -90,14 +93,15 @@ _SCHEMA_TEXT = {
 class DriftReport:
     """Drift between a reference and a current frame, per column and overall.
 
-    The dataset verdict (``drifted``) is True when the share of drifted columns
-    reaches ``threshold`` or when any compared column is missing on one side or
-    changed type: a model cannot be trusted on inputs whose schema changed, whatever
-    the other columns say.
+    The dataset verdict (``drifted``) is True when any column drifted (``threshold``
+    None, the default: each column's test is Holm-corrected and must clear an effect
+    floor), or when the share of drifted columns reaches ``threshold`` (a number), or
+    when any compared column is missing on one side or changed type (a model cannot be
+    trusted on inputs whose schema changed), or when the model's predictions drifted.
     """
 
     columns: list[ColumnDrift]
-    threshold: float = 0.5
+    threshold: float | None = None
     method: str = "auto"
     n_reference: int = 0
     n_current: int = 0
@@ -127,8 +131,28 @@ class DriftReport:
         return any(c.schema is not None for c in self.columns)
 
     @property
+    def data_drifted(self) -> bool:
+        """The verdict on the compared columns alone (without prediction drift)."""
+        if not self.columns:
+            return False
+        if self.schema_drifted:
+            return True
+        if self.threshold is None:
+            return any(c.drifted for c in self.columns)
+        return self.share >= self.threshold
+
+    @property
+    def prediction_drifted(self) -> bool:
+        return self.prediction is not None and self.prediction.drifted
+
+    @property
     def drifted(self) -> bool:
-        return bool(self.columns) and (self.share >= self.threshold or self.schema_drifted)
+        return self.data_drifted or self.prediction_drifted
+
+    @property
+    def rule(self) -> str:
+        return ("any column (Holm-corrected, effect floor)" if self.threshold is None
+                else f"share >= {self.threshold:g}")
 
     def __getitem__(self, column: str) -> ColumnDrift:
         for c in self.columns:
@@ -148,11 +172,16 @@ class DriftReport:
         """One line for logs, CI output and the CLI."""
         verdict = "DRIFT" if self.drifted else "NO DRIFT"
         head = (f"{verdict}: {sum(c.drifted for c in self.columns)} of {len(self.columns)} "
-                f"columns drifted (share {self.share:.2f}, threshold {self.threshold:g})")
+                f"columns drifted (share {self.share:.2f}; rule: {self.rule})")
         if self.drifted_columns:
             names = self.drifted_columns
             more = f" (+{len(names) - 8} more)" if len(names) > 8 else ""
             head += ": " + ", ".join(names[:8]) + more
+        if self.prediction_drifted:
+            head += "; prediction drift: " + ", ".join(self.prediction.drifted_columns)
+        special = [f"{c.column} ({c.role})" for c in self.columns if c.role != "feature"]
+        if special:
+            head += "; compared apart: " + ", ".join(special)
         return head
 
     def __repr__(self) -> str:
@@ -165,8 +194,8 @@ class DriftReport:
 
         stat_keys: list[str] = []
         for c in self.columns:
-            for k in c.stats:
-                if k not in stat_keys:
+            for k, v in c.stats.items():
+                if k not in stat_keys and not isinstance(v, (dict, list)):
                     stat_keys.append(k)
         rows = []
         for c in self.sorted_columns():
@@ -185,13 +214,15 @@ class DriftReport:
                 "unseen_share": c.unseen_share,
                 "schema": c.schema,
                 "note": c.note,
+                "role": c.role,
             }
             for k in stat_keys:
-                row[k] = c.stats.get(k)
+                v = c.stats.get(k)
+                row[k] = None if isinstance(v, (dict, list)) else v
             rows.append(row)
         cols = ["column", "kind", "drifted", "method", "statistic", "score", "threshold",
                 "severity", "missing_reference", "missing_current", "missing_drifted",
-                "unseen_share", "schema", "note", *stat_keys]
+                "unseen_share", "schema", "note", "role", *stat_keys]
         return pd.DataFrame(rows, columns=cols)
 
     # ------------------------------------------------------------------ persistence
@@ -214,6 +245,8 @@ class DriftReport:
             "prediction": self.prediction.to_dict() if self.prediction is not None else None,
             # derived, for readers that do not rebuild the object (CLI --json, REST)
             "drifted": self.drifted,
+            "data_drifted": self.data_drifted,
+            "prediction_drifted": self.prediction_drifted,
             "share": self.share,
             "drifted_columns": self.drifted_columns,
         }
@@ -235,7 +268,7 @@ class DriftReport:
         return cls(
             columns=[ColumnDrift(**{k: v for k, v in c.items() if k in col_fields})
                      for c in d.get("columns", [])],
-            threshold=float(d.get("threshold", 0.5)),
+            threshold=(None if d.get("threshold") is None else float(d["threshold"])),
             method=d.get("method", "auto"),
             n_reference=int(d.get("n_reference", 0)),
             n_current=int(d.get("n_current", 0)),
@@ -295,6 +328,8 @@ def _json_safe(obj: Any) -> Any:
     if isinstance(obj, Mapping):
         return {str(k): _json_safe(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
+        if all(type(v) is float and v - v == 0 for v in obj):  # finite floats: as they are
+            return list(obj)
         return [_json_safe(v) for v in obj]
     # numpy scalars and arrays without importing numpy here
     if hasattr(obj, "tolist"):
@@ -316,6 +351,14 @@ def _num(v: Any) -> Any:
     return v
 
 
+def _deep_num(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {k: (x if k in ("test", "effect_name") else _deep_num(x)) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_deep_num(x) for x in v]
+    return _num(v)
+
+
 def _json_restore(d: dict[str, Any]) -> dict[str, Any]:
     """Undo the "inf" encoding, only in fields that hold numbers (a category or a
     column may well be called "inf")."""
@@ -325,7 +368,7 @@ def _json_restore(d: dict[str, Any]) -> dict[str, Any]:
         for k in _NUMERIC_COLUMN_FIELDS:
             if k in c:
                 c[k] = _num(c[k])
-        c["stats"] = {k: _num(v) for k, v in (c.get("stats") or {}).items()}
+        c["stats"] = {k: _deep_num(v) for k, v in (c.get("stats") or {}).items()}
         cols.append(c)
     d["columns"] = cols
     perf = d.get("performance")

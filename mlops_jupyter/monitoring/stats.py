@@ -352,13 +352,27 @@ def categorical_stats(ref_counts: np.ndarray, cur_counts: np.ndarray) -> Categor
         raise ValueError("both samples need at least one value")
     if r.size == 1:  # one category on both sides: nothing can differ
         chi2, p, dof = 0.0, 1.0, 0
-    else:
+    elif r.size == 2:  # 2x2: scipy's Yates correction, as before
         res = stats.chi2_contingency(np.vstack((r, c)))
         chi2, p, dof = float(res.statistic), float(res.pvalue), int(res.dof)
+    else:  # the same Pearson statistic and p-value as chi2_contingency, without its overhead
+        chi2, p, dof = _chi2_2xk(r, c)
     js = float(distance.jensenshannon(r / r.sum(), c / c.sum(), base=2))
     if not math.isfinite(js):  # sqrt of a tiny negative rounding error
         js = 0.0
     return CategoricalStats(chi2, p, dof, js, psi(r, c))
+
+
+def _chi2_2xk(r: np.ndarray, c: np.ndarray) -> tuple[float, float, int]:
+    from scipy.special import chdtrc
+
+    col = (r + c).astype(np.float64)
+    n_r, n_c = float(r.sum()), float(c.sum())
+    n = n_r + n_c
+    er, ec = col * (n_r / n), col * (n_c / n)
+    stat = float((((r - er) ** 2) / er).sum() + (((c - ec) ** 2) / ec).sum())
+    dof = int(col.size - 1)
+    return stat, float(chdtrc(dof, stat)), dof
 
 
 def missing_rate_pvalue(miss_ref: int, n_ref: int, miss_cur: int, n_cur: int) -> float:
@@ -398,3 +412,48 @@ def binned_counts(s: np.ndarray, edges: np.ndarray) -> np.ndarray:
     pos = np.searchsorted(s, edges[1:-1], side="left")
     bounds = np.concatenate(([0], pos, [s.size]))
     return np.diff(bounds)
+
+
+#: floor of the coverage tests' effect, in shares of the pooled rows
+COVERAGE_FLOOR = 0.05
+
+
+def coverage_tests(ref_counts: np.ndarray, cur_counts: np.ndarray) -> list[dict[str, float | str]]:
+    """Lost and new categories of a high-cardinality column, tested as such.
+
+    Bucketing a column with thousands of categories into its top values plus "other"
+    hides a column that loses half its categories (the other bucket keeps its mass) and
+    identifiers that are all new. Conditional on each category's pooled count ``t``,
+    under "same distribution" the category is absent from the current side with
+    probability ``(1 - pi) ** t`` (``pi`` the current side's share of rows), and absent
+    from the reference side with ``pi ** t``. The statistic is the pooled share of rows
+    whose category is absent from one side; its excess over the expectation is the
+    effect, and a one-sided normal approximation (sum of independent Bernoullis) gives
+    the p-value. Identifiers that are unique on both sides are exactly what the null
+    expects (each appears once, on one side), so they raise no alarm; identifiers that
+    repeat in the reference and are all new in the current data do.
+    """
+    from scipy.special import ndtr
+
+    r = np.asarray(ref_counts, dtype=np.float64)
+    c = np.asarray(cur_counts, dtype=np.float64)
+    t = r + c
+    n = t.sum()
+    if n <= 0 or r.sum() == 0 or c.sum() == 0:
+        return []
+    pi = c.sum() / n
+    w = t / n
+    out: list[dict[str, float | str]] = []
+    for test, absent, q in (("lost categories", c == 0, (1.0 - pi) ** t),
+                            ("new values", r == 0, pi ** t)):
+        observed = float(w[absent].sum())
+        expected = float((w * q).sum())
+        sd = float(np.sqrt((w * w * q * (1.0 - q)).sum()))
+        excess = observed - expected
+        if sd > 0:
+            p = float(ndtr(-excess / sd))
+        else:
+            p = 0.0 if excess > 1e-12 else 1.0
+        out.append({"test": test, "p_value": p, "effect": excess, "floor": COVERAGE_FLOOR,
+                    "observed": observed, "expected": expected})
+    return out

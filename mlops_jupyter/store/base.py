@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # the records are defined beside their SQL; only names are ne
         ModelVersionRecord,
         RegisteredModelRecord,
     )
+    from mlops_jupyter.store.sql.monitors import AlertRecord, CheckRecord, MonitorRecord
 
 #: one metric point as buffered: (key, value, step, timestamp)
 PointTuple = tuple[str, float, int, float]
@@ -263,6 +264,50 @@ class DriftStore(ABC):
     def get_drift_report(self, report_id: str) -> DriftRecord: ...
 
 
-class AbstractStore(RunStore, DatasetStore, ModelStore, JobStore, DriftStore, ABC):
+class MonitorStore(ABC):
+    """Monitors, their checks and alerts; rejected model versions (issue 11)."""
+
+    @abstractmethod
+    def create_monitor(self, *, name: str, model: str | None, current: str | None,
+                       spec: dict[str, Any], reference: bytes | None, reference_ref: str | None,
+                       replace: bool = False) -> MonitorRecord: ...
+
+    @abstractmethod
+    def get_monitor(self, name: str, *, by_id: bool = False) -> MonitorRecord: ...
+
+    @abstractmethod
+    def list_monitors(self) -> list[MonitorRecord]: ...
+
+    @abstractmethod
+    def set_monitor_watermark(self, monitor_id: str, watermark: dict[str, Any]) -> None: ...
+
+    @abstractmethod
+    def add_monitor_checks(self, checks: list[dict[str, Any]],
+                           watermarks: dict[str, dict[str, Any]] | None = None) -> list[str]: ...
+
+    @abstractmethod
+    def update_monitor_check(self, check_id: str, **values: Any) -> None: ...
+
+    @abstractmethod
+    def list_monitor_checks(self, monitor_id: str, limit: int | None = None) -> list[CheckRecord]: ...
+
+    @abstractmethod
+    def record_alert(self, **values: Any) -> AlertRecord: ...
+
+    @abstractmethod
+    def last_alert_sent(self, monitor_id: str, channel: str, key: str) -> float | None: ...
+
+    @abstractmethod
+    def list_alerts(self, monitor_id: str | None = None) -> list[AlertRecord]: ...
+
+    @abstractmethod
+    def reject_model_version(self, version_id: str, *, user: str | None, reason: str,
+                             source: str) -> bool: ...
+
+    @abstractmethod
+    def model_version_rejection(self, version_id: str) -> dict[str, Any] | None: ...
+
+
+class AbstractStore(RunStore, DatasetStore, ModelStore, JobStore, DriftStore, MonitorStore, ABC):
     """Everything the domain modules may ask of a store. A new back end implements
     these; :class:`mlops_jupyter.store.sql.SqlStore` is the one that ships."""

@@ -27,9 +27,16 @@ def _v2_drift_reports(conn: Connection) -> None:
     schema.drift_reports.create(conn, checkfirst=True)
 
 
+def _v3_decisions_and_monitors(conn: Connection) -> None:
+    for t in (schema.model_version_rejections, schema.monitors, schema.monitor_checks,
+              schema.monitor_alerts):
+        t.create(conn, checkfirst=True)
+
+
 #: version -> step that upgrades a store from version-1 to version
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _v2_drift_reports,
+    3: _v3_decisions_and_monitors,
 }
 
 

@@ -24,7 +24,7 @@ from sqlalchemy import (
     func,
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 metadata = MetaData()
 
@@ -316,4 +316,65 @@ drift_reports = Table(
     Column("report_blob", String(64), ForeignKey("blobs.digest")),
     Column("run_id", ID),
     Index("ix_drift_subject_at", "subject_kind", "subject", "created_at"),
+)
+
+
+# Added in schema version 3 (see migrations): decisions and monitors (issue 11). New
+# tables only, so the step is self-contained.
+model_version_rejections = Table(
+    "model_version_rejections",
+    metadata,
+    Column("version_id", ID, ForeignKey("model_versions.id"), primary_key=True),
+    Column("at", Float, nullable=False),
+    Column("user", String(128)),
+    Column("reason", Text),
+    Column("source", String(64)),  # gate | challenger | manual | monitor
+)
+
+monitors = Table(
+    "monitors",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", NAME, nullable=False, unique=True),
+    Column("model", NAME),  # model ref (churn@production)
+    Column("current", Text),  # dataset name read window by window
+    Column("spec", Text, nullable=False),  # JSON: schedule, thresholds, alerts, retrain
+    Column("reference_blob", String(64), ForeignKey("blobs.digest")),  # binned summary
+    Column("reference_ref", Text),
+    Column("watermark", Text),  # JSON: where the next window starts
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+monitor_checks = Table(
+    "monitor_checks",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("monitor_id", ID, ForeignKey("monitors.id"), nullable=False),
+    Column("at", Float, nullable=False),
+    Column("status", String(16), nullable=False),  # ok | drift | perf | empty | error
+    Column("drifted", Boolean, nullable=False, default=False),
+    Column("rows", Integer),
+    Column("summary", Text),  # JSON: per-column scores, performance, decision chain
+    Column("report_id", ID),  # drift_reports.id (the full report, in drift history)
+    Column("job_id", ID),
+    Column("run_id", ID),
+    Column("model_version", Integer),
+    Column("promoted", Boolean),
+    Index("ix_monitor_checks_at", "monitor_id", "at"),
+)
+
+monitor_alerts = Table(
+    "monitor_alerts",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("monitor_id", ID, ForeignKey("monitors.id"), nullable=False),
+    Column("check_id", ID),
+    Column("at", Float, nullable=False),
+    Column("channel", String(16), nullable=False),  # log | webhook | email
+    Column("target", Text),
+    Column("key", String(128), nullable=False),  # dedup key
+    Column("status", String(16), nullable=False),  # sent | suppressed | failed
+    Column("error", Text),
+    Index("ix_monitor_alerts_key", "monitor_id", "channel", "key", "at"),
 )

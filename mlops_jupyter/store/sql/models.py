@@ -130,6 +130,10 @@ class SqlModels(SqlCore):
         aliases = conn.execute(
             select(_AL.c.alias).where(_AL.c.version_id == row.id).order_by(_AL.c.alias)
         ).scalars().all()
+        rejected = conn.execute(
+            select(S.model_version_rejections.c.reason)
+            .where(S.model_version_rejections.c.version_id == row.id)
+        ).first()
         ds = conn.execute(
             select(S.model_version_datasets.c.dataset_version_id)
             .where(S.model_version_datasets.c.model_version_id == row.id)
@@ -140,7 +144,9 @@ class SqlModels(SqlCore):
             size=row.size, flavor=row.flavor, created_at=row.created_at, run_id=row.run_id,
             flavor_meta=loads(row.flavor_meta) or {}, signature=loads(row.signature),
             metrics=loads(row.metrics) or {}, requirements=loads(row.requirements) or {},
-            tags=loads(row.tags) or {}, description=row.description, trusted=bool(row.trusted),
+            tags={**(loads(row.tags) or {}),
+                  **({"mlops.rejected": rejected[0] or "rejected"} if rejected else {})},
+            description=row.description, trusted=bool(row.trusted),
             creator=row.creator, aliases=tuple(aliases), dataset_version_ids=tuple(ds),
         )
 
@@ -161,8 +167,9 @@ class SqlModels(SqlCore):
                 )
             return row
         q = select(_MV).where(_MV.c.model_id == model.id)
-        if version is None:
-            row = conn.execute(q.order_by(_MV.c.version.desc()).limit(1)).first()
+        if version is None:  # latest: a rejected candidate is never "latest"
+            row = conn.execute(q.where(_MV.c.id.not_in(select(S.model_version_rejections.c.version_id)))
+                               .order_by(_MV.c.version.desc()).limit(1)).first()
         else:
             row = conn.execute(q.where(_MV.c.version == version)).first()
         if row is None:
@@ -212,9 +219,9 @@ class SqlModels(SqlCore):
                 select(*cols).join(_RM, _RM.c.id == _MV.c.model_id)
                 .where(_RM.c.name == name)
             )
-            q = q.where(_MV.c.version == version) if version is not None else q.order_by(
-                _MV.c.version.desc()
-            ).limit(1)
+            q = q.where(_MV.c.version == version) if version is not None else q.where(
+                _MV.c.id.not_in(select(S.model_version_rejections.c.version_id))
+            ).order_by(_MV.c.version.desc()).limit(1)
         with self.db.read() as conn:
             row = conn.execute(q).first()
             if row is None:  # slow path only to build the message naming what exists
@@ -395,6 +402,11 @@ class SqlModels(SqlCore):
             new = None
             if version is not None:
                 new = self._record(conn, self._version_row(conn, model, version, None), name)
+                if "mlops.rejected" in new.tags:
+                    raise ConflictError(
+                        f"{name}@v{new.version} was rejected ({new.tags['mlops.rejected']}); "
+                        "a rejected candidate cannot be promoted; nothing was changed"
+                    )
             details = dict(check(cur, new, (loads(model.rules) or {}).get(alias, {}))) if check else {}
             if cur is not None and new is not None and cur.id == new.id:
                 raise ConflictError(
