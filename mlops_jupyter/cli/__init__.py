@@ -61,6 +61,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as e:  # a full disk anywhere (papermill output, SQLite): one clear line
+        import errno
+
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        print(f"mlops {args.command}: error: the disk is full (no space left on device): "
+              f"{e.filename or ''} — free some space (`mlops doctor --clean`) and retry", file=sys.stderr)
+        return 1
     return int(code or 0)
 
 

@@ -184,8 +184,10 @@ class SqlCore:
     def read_blob(self, digest: str) -> bytes:
         return self.blobs.get_bytes(digest)
 
-    def materialize_blob(self, digest: str, dest: str | Path) -> Path:
-        return self.blobs.materialize(digest, dest)
+    def materialize_blob(self, digest: str, dest: str | Path, root: str | Path | None = None) -> Path:
+        """Write a verified copy of a blob at ``dest``; with ``root``, never through a
+        symbolic link below ``root`` (see :meth:`BlobStore.materialize`)."""
+        return self.blobs.materialize(digest, dest, root=root)
 
 
 def nan_out(value: float | None) -> float:
