@@ -256,6 +256,10 @@ def execute(
         raise
     blob = _store_output(st, output, prep.values)
     status, error = outcome.status, outcome.error
+    if error:
+        from mlops_jupyter.jobs.scrub import scrub_value
+
+        error = scrub_value(error, prep.values)  # a traceback may print a secret parameter
     runs = st.search_runs(job_id=rec.id)
     if status != JOB_FINISHED:
         runs = _fail_open_runs(st, runs, status, error, rec.id)

@@ -33,23 +33,22 @@ def _scrub(obj: Any, values: list[str]) -> Any:
     return obj
 
 
-def scrub_notebook(nb: dict[str, Any], secrets: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of notebook JSON ``nb`` with secrets masked in sources and outputs."""
-    values = sorted(
+def _secret_values(secrets: Mapping[str, Any]) -> list[str]:
+    return sorted(
         {v for k, v in secrets.items() if isinstance(v, str) and len(v) >= 4 and is_secret_key(k)},
         key=len, reverse=True,
     )
-    out = dict(nb)
-    cells = []
-    for cell in nb.get("cells", []):
-        c = dict(cell)
-        if "source" in c:
-            c["source"] = _scrub(c["source"], values)
-        if "outputs" in c:
-            c["outputs"] = _scrub(c["outputs"], values)
-        cells.append(c)
-    out["cells"] = cells
-    return out
+
+
+def scrub_value(obj: Any, secrets: Mapping[str, Any]) -> Any:
+    """``obj`` (text, or lists and dicts of it) with secrets masked."""
+    return _scrub(obj, _secret_values(secrets))
+
+
+def scrub_notebook(nb: dict[str, Any], secrets: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of notebook JSON ``nb`` with secrets masked everywhere: cell sources,
+    outputs, and metadata (papermill keeps the injected parameters there too)."""
+    return _scrub(nb, _secret_values(secrets))
 
 
 def scrub_notebook_file(path: str | os.PathLike[str], secrets: Mapping[str, Any]) -> None:
