@@ -152,6 +152,10 @@ class SqlCore:
                 schema.dataset_versions, schema.model_versions, schema.jobs, schema.drift_reports,
             ):
                 out[t.name] = conn.execute(select(func.count()).select_from(t)).scalar_one()
+            # "metrics" counts points: rows written before columnar chunks plus chunk sizes
+            out["metrics"] += conn.execute(
+                select(func.coalesce(func.sum(schema.metric_chunks.c.n), 0))
+            ).scalar_one()
         return out
 
     def known_blobs(self) -> dict[str, int]:
