@@ -91,6 +91,8 @@ class SqlRuns(SqlCore):
             (artifact_name(n), *self.blobs.put_bytes(data), kind)
             for n, data, kind in context.pop("files", None) or ()
         ]
+        if getattr(self, "identity", None) is not None and self.identity():
+            context["user"] = self.identity()  # PostgreSQL: the database login
         row = {
             "id": run_id, "experiment_id": experiment_id, "name": name, "status": RUNNING,
             "start_time": now, "heartbeat_at": now,
