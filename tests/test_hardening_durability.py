@@ -121,3 +121,47 @@ def test_stale_run_of_zombie_kernel_is_reaped(mlops_home: Path) -> None:
     assert st.reap_stale_runs(force=True) == 1
     assert st.get_run(run.id).status == "KILLED"
     child.wait()
+
+
+def test_kernel_flushes_on_sigterm(mlops_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real IPython kernel holding buffered points is sent SIGTERM: they are stored."""
+    import json
+
+    from jupyter_client.manager import start_new_kernel
+
+    spec = tmp_path / "jp" / "kernels" / "mlops-harden"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "harden", "language": "python",
+    }))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jp"))
+    km, kc = start_new_kernel(kernel_name="mlops-harden", cwd=str(mlops_home.parent),
+                              env={**os.environ, "MLOPS_HOME": str(mlops_home)})
+    try:
+        code = textwrap.dedent("""
+            from mlops_jupyter.tracking import flusher
+            flusher.INTERVAL = 3600
+            import mlops_jupyter as mj
+            run = mj.start_run(name="kernel")
+            for i in range(3000):
+                run.log_metric("x", float(i))
+            print(run.id, run.pending)
+        """)
+        outs: list[dict] = []
+        reply = kc.execute_interactive(code, timeout=60, output_hook=lambda m: outs.append(m))
+        assert reply["content"]["status"] == "ok"
+        text = "".join(m["content"].get("text", "") for m in outs if m["msg_type"] == "stream")
+        run_id, pending = text.split()
+        assert pending == "3000"
+        pid = km.provisioner.pid if km.provisioner else km.kernel.pid
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while km.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    assert _points(mlops_home) == 3000
+    assert mj.get_run(run_id).status == "KILLED"
+

@@ -7,6 +7,7 @@ import errno
 import json
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -183,7 +184,7 @@ def test_doctor_clean_removes_only_stale_unheld_temp_files(
     fcntl.flock(fd, fcntl.LOCK_EX)  # a live writer (as _write_stream holds it)
     try:
         code = subprocess.run(  # another process, as a real `mlops doctor --clean` would be
-            ["mlops", "doctor", "--clean", "--json"], capture_output=True, text=True,
+            [sys.executable, "-m", "mlops_jupyter", "doctor", "--clean", "--json"], capture_output=True, text=True,
             env={**os.environ, "MLOPS_HOME": str(mlops_home)},
         )
     finally:
