@@ -45,9 +45,9 @@ def group_by_key(points: Sequence[Any]) -> dict[str, Arrays]:
     import numpy as np
 
     keys, (steps, vals, times) = columns(points)
-    uniq = dict.fromkeys(keys)
-    if len(uniq) == 1:
+    if keys.count(keys[0]) == len(keys):  # one key (the common case): identity compares
         return {keys[0]: (steps, vals, times)}
+    uniq = dict.fromkeys(keys)
     index = {k: i for i, k in enumerate(uniq)}
     codes = np.fromiter(map(index.__getitem__, keys), np.int32, len(keys))
     order = np.argsort(codes, kind="stable")
