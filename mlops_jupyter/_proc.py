@@ -16,15 +16,27 @@ def hostname() -> str:
     return socket.gethostname()
 
 
-def start_time(pid: int) -> str | None:
+def _stat_fields(pid: int) -> list[str] | None:
+    """Fields 3… of /proc/PID/stat (state first), or None off Linux / for no process."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             data = f.read().decode("ascii", "replace")
     except OSError:
         return None
     # the command name (field 2) may contain spaces and parentheses: split after it
-    rest = data.rsplit(")", 1)[-1].split()
-    return rest[19] if len(rest) > 19 else None
+    return data.rsplit(")", 1)[-1].split()
+
+
+def start_time(pid: int) -> str | None:
+    rest = _stat_fields(pid)
+    return rest[19] if rest is not None and len(rest) > 19 else None
+
+
+def is_zombie(pid: int) -> bool:
+    """A process that exited but was not reaped by its parent yet (state Z or X): dead,
+    although ``kill(pid, 0)`` still succeeds on it."""
+    rest = _stat_fields(pid)
+    return bool(rest) and rest[0] in ("Z", "X")  # type: ignore[index]
 
 
 def is_alive(pid: int, started: str | None) -> bool:
@@ -35,6 +47,8 @@ def is_alive(pid: int, started: str | None) -> bool:
     except PermissionError:
         return True
     except OSError:
+        return False
+    if is_zombie(pid):
         return False
     if started is not None:
         now = start_time(pid)

@@ -25,6 +25,7 @@ __all__ = [
     "UnsafeModelError",
     "JobError",
     "GateFailedError",
+    "AccessDeniedError",
 ]
 
 
@@ -100,3 +101,8 @@ class JobError(MlopsError):
 
 class GateFailedError(JobError):
     """A quality gate such as ``auc>=0.8`` did not hold."""
+
+
+class AccessDeniedError(MlopsError, PermissionError):
+    """The database refused an action for the connected user's role (PostgreSQL access
+    control: reader, contributor, approver, admin; see docs/security.md)."""

@@ -17,6 +17,18 @@ _ENTITY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _KEY_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-/ :]{0,249}$")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _ARTIFACT_SEGMENT_RE = re.compile(r"^[^/\\\x00-\x1f\x7f%:*?\"<>|]{1,255}$")
+# invisible or layout-changing characters: C0/C1 controls (Cc), format characters (Cf:
+# U+202E right-to-left override, U+200B zero width space, U+FEFF BOM...), private use
+# and surrogates, line and paragraph separators (U+2028, U+2029)
+_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
+
+
+def hidden_character(text: str) -> str | None:
+    """The first control, format or separator character in ``text`` as ``U+XXXX``."""
+    for c in text:
+        if (c > "~" or c < " ") and unicodedata.category(c) in _HIDDEN_CATEGORIES:
+            return f"U+{ord(c):04X}"
+    return None
 
 ENTITY_RULE = "letters, digits, '.', '_' or '-', starting with a letter or digit, at most 128 characters"
 KEY_RULE = "letters, digits, '_', '-', '.', '/', ':' or spaces, starting with a letter, digit or '_', at most 250 characters"
@@ -41,7 +53,7 @@ def experiment_name(name: object) -> str:
     if not isinstance(name, str):
         raise InvalidNameError(f"experiment name must be a string, got {type(name).__name__}")
     canon = canonical(name)
-    if not canon or len(canon) > 200 or _CONTROL_RE.search(canon):
+    if not canon or len(canon) > 200 or _CONTROL_RE.search(canon) or hidden_character(canon):
         raise InvalidNameError(
             f"invalid experiment name {name!r}: 1 to 200 printable characters"
         )
@@ -77,8 +89,12 @@ def artifact_name(name: object) -> str:
             if seg in ("", ".", ".."):
                 why = "'.', '..' and empty segments are not allowed"
                 break
-            if not _ARTIFACT_SEGMENT_RE.match(seg):
-                why = "it may not contain '\\', '%', ':', control characters or *?\"<>|"
+            if not _ARTIFACT_SEGMENT_RE.match(seg) or hidden_character(seg):
+                why = (
+                    "it may not contain '\\', '%', ':', *?\"<>|, control characters, "
+                    "invisible or direction-changing characters (such as U+202E, U+200B, "
+                    "U+FEFF) or line separators (U+2028)"
+                )
                 break
     if why:
         raise InvalidNameError(f"unsafe artifact name {name!r}: {why}")

@@ -12,9 +12,11 @@ import re
 MASK = "***REDACTED***"
 
 _SECRET_WORDS = (
-    r"(?:password|passwd|secret|token|api[_-]?key|apikey|access[_-]?key|secret[_-]?key"
-    r"|private[_-]?key|client[_-]?secret|auth[_-]?token|credentials?)"
+    r"(?:password|passwd|pass|pwd|passphrase|secret|token|api[_-]?key|apikey|access[_-]?key"
+    r"|secret[_-]?key|private[_-]?key|client[_-]?secret|auth[_-]?token|credentials?)"
 )
+# a line of a unified diff starts with '+', '-' or ' ' before the file's own text
+_DIFF = r"(?:[+\- ](?![+\-]{2}))?"
 
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     # credentials in URLs: scheme://user:password@host
@@ -31,11 +33,26 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
         ),
         r"\g<pre>\g<q>" + MASK + r"\g<q>",
     ),
-    # env files: KEY=value with no space around "=" (Python code puts spaces there);
-    # a leading +/- is a diff line of such a file
+    # annotated assignment: token: str = "…"
     (
         re.compile(
-            r"""(?imx)(?P<pre>^[+\- \t]*(?:export[ \t]+)?(?:[a-z0-9]+[_.-])*""" + _SECRET_WORDS + r"""=)
+            r"""(?ix)(?P<pre>\b(?:[a-z0-9]+[_.-])*""" + _SECRET_WORDS + r"""\s*:\s*
+            [A-Za-z_][\w.\[\], |]*\s*=\s*)(?P<q>["'])(?P<val>[^"'\n]{4,})(?P=q)"""
+        ),
+        r"\g<pre>\g<q>" + MASK + r"\g<q>",
+    ),
+    # a comment that holds a secret: "# token: abc…" or "# password = abc…"
+    (
+        re.compile(
+            r"""(?ix)(?P<pre>\#[ \t]*(?:[a-z0-9]+[_.-])*""" + _SECRET_WORDS + r"""\b[ \t]*[:=][ \t]*)
+            (?P<val>[^\s]{4,})"""
+        ),
+        r"\g<pre>" + MASK,
+    ),
+    # env files: KEY=value with no space around "=" (Python code puts spaces there)
+    (
+        re.compile(
+            r"""(?imx)(?P<pre>^""" + _DIFF + r"""[ \t]*(?:export[ \t]+)?(?:[a-z0-9]+[_.-])*""" + _SECRET_WORDS + r"""=)
             (?P<val>[^\s"']{4,})"""
         ),
         r"\g<pre>" + MASK,
@@ -43,7 +60,7 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     # YAML: key: value, a plain scalar up to the end of the line or a comment
     (
         re.compile(
-            r"""(?imx)(?P<pre>^[+ \t-]*(?:[a-z0-9]+[_.-])*""" + _SECRET_WORDS + r""":[ \t]+)
+            r"""(?imx)(?P<pre>^""" + _DIFF + r"""[ \t-]*(?:[a-z0-9]+[_.-])*""" + _SECRET_WORDS + r""":[ \t]+)
             (?P<val>[^\s"'\#\[\](){}=]{4,})(?=[ \t]*(?:\#|$))"""
         ),
         r"\g<pre>" + MASK,
@@ -72,3 +89,20 @@ def redact_checked(text: str) -> tuple[str, bool]:
     longer run as it did, and callers record that."""
     out = redact(text)
     return out, out != text
+
+
+_SECRET_KEY_RE = re.compile(r"(?i)(?:^|[_.\-/ :])" + _SECRET_WORDS + r"$")
+
+
+def is_secret_key(key: str) -> bool:
+    """Whether a parameter name says its value is a secret (``db_password``, ``TOKEN``,
+    ``api-key``; never ``max_tokens`` or ``tokenizer``)."""
+    return bool(_SECRET_KEY_RE.search(key))
+
+
+def redact_value(key: str, value: object, text: str) -> str:
+    """The stored text of a parameter: masked whole when its name says secret and its
+    value is a string; else with any secret-looking part masked."""
+    if isinstance(value, str) and value and is_secret_key(key):
+        return MASK
+    return redact(text)

@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "mlops_jupyter.cli.jobs",
     "mlops_jupyter.cli.drift",
     "mlops_jupyter.cli.monitor",
+    "mlops_jupyter.cli.access",
 ]
 
 
@@ -62,6 +63,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as e:  # a full disk anywhere (papermill output, SQLite): one clear line
+        import errno
+
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        print(f"mlops {args.command}: error: the disk is full (no space left on device): "
+              f"{e.filename or ''} — free some space (`mlops doctor --clean`) and retry", file=sys.stderr)
+        return 1
     return int(code or 0)
 
 

@@ -10,6 +10,10 @@ from typing import Any
 # C0 and C1 control characters (ESC, BEL, CSI…) would let stored text repaint or retitle
 # the user's terminal: they are shown escaped, as \x1b.
 _CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x00, 0x20), *range(0x7F, 0xA0))}
+# bidirectional overrides, zero-width and line/paragraph separators reorder or hide text
+_CONTROL.update({c: f"\\u{c:04x}" for c in (
+    0x061C, *range(0x200B, 0x2010), *range(0x2028, 0x202F), *range(0x2066, 0x206A), 0xFEFF,
+)})
 
 
 def safe(text: str) -> str:

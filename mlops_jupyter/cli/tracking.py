@@ -6,7 +6,7 @@ import argparse
 import time
 from typing import Any
 
-from mlops_jupyter.cli.output import print_json, print_kv, print_table
+from mlops_jupyter.cli.output import fmt, print_json, print_kv, print_table
 
 
 def register(sub: Any) -> None:
@@ -32,6 +32,10 @@ def register(sub: Any) -> None:
 
     p = sub.add_parser("doctor", help="where the store is, its schema and counts")
     p.add_argument("--verify", action="store_true", help="re-hash every blob; report missing, corrupt and orphan blobs")
+    p.add_argument("--clean", action="store_true",
+                   help="remove leftover temporary files of killed writers (never one a live writer holds)")
+    p.add_argument("--older-than", type=float, default=3600.0, metavar="SECONDS",
+                   help="with --clean: only files untouched this long (default 3600)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_doctor)
 
@@ -89,7 +93,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         print("\ntags")
         print_kv(sorted(run.user_tags.items()))
     if run.error:
-        print(f"\nerror: {run.error.get('type')}: {run.error.get('message')}")
+        # stored error text is hostile: escape sequences never reach the terminal
+        print(f"\nerror: {fmt(run.error.get('type'))}: {fmt(run.error.get('message'))}")
     return 0
 
 
@@ -123,9 +128,11 @@ def cmd_experiments(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from mlops_jupyter.tracking.doctor import diagnose
+    from mlops_jupyter.tracking.doctor import clean, diagnose
 
+    cleaned = clean(args.older_than) if args.clean else {}
     report = diagnose(verify=args.verify)
+    report.update(cleaned)
     if args.json:
         print_json(report)
     else:
@@ -137,5 +144,5 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             elif isinstance(v, list) and v:
                 print(f"\n{k} ({len(v)})")
                 for item in v[:50]:
-                    print(f"  {item}")
+                    print(f"  {fmt(item)}")
     return 1 if report.get("problems") else 0

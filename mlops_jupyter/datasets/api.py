@@ -118,9 +118,9 @@ def _checkout_file(st: Any, v: DatasetVersion, dest: str | os.PathLike[str] | No
     filename = Path(v.source).name if v.source else v.digest
     root = _checkout_root(st, v, dest)
     target = root if dest is not None and not Path(dest).is_dir() and Path(dest).suffix else root / filename
-    if target.is_file() and _intact(target, v.digest):
+    if target.is_file() and not target.is_symlink() and _intact(target, v.digest):
         return target
-    return st.materialize_blob(v.blob, target)
+    return st.materialize_blob(v.blob, target, root=target.parent)
 
 
 def _intact(path: Path, digest: str) -> bool:
@@ -130,6 +130,16 @@ def _intact(path: Path, digest: str) -> bool:
         return hash_path(path, progress=False) == digest
     except OSError:
         return False
+
+
+def _linked(root: Path, target: Path) -> bool:
+    """Whether any part of ``target`` below ``root`` is a symbolic link."""
+    p = target
+    while p != root and p != p.parent:
+        if p.is_symlink():
+            return True
+        p = p.parent
+    return False
 
 
 def _checkout_folder(st: Any, v: DatasetVersion, dest: str | os.PathLike[str] | None) -> Path:
@@ -144,9 +154,11 @@ def _checkout_folder(st: Any, v: DatasetVersion, dest: str | os.PathLike[str] | 
         shutil.rmtree(root)  # an interrupted checkout of ours: start over
     for rel, _size, digest in files:
         target = root / artifact_name(rel)  # manifest paths never escape the root
-        if not fresh and target.is_file() and _intact(target, digest):
+        if not fresh and target.is_file() and not _linked(root, target) and _intact(target, digest):
             continue
-        st.materialize_blob(digest, target)
+        st.materialize_blob(digest, target, root=root)  # never follows links below root
+    if marker.is_symlink():
+        marker.unlink()
     marker.write_text(v.digest + "\n")
     return root
 

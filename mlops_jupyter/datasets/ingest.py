@@ -322,6 +322,9 @@ def _add_file(
     path: Path, name: str, description: str | None, keys: list[str], progress: bool | None,
     profile: bool | None, role: str,
 ) -> DatasetVersion:
+    from mlops_jupyter.names import artifact_name
+
+    artifact_name(path.resolve().name)  # the checkout file takes this name: same rules
     st, run_id, user = _context()
     hasher = _CachedHasher(st, [path.resolve()])
     digest = hasher(path, force_progress=progress)

@@ -115,6 +115,28 @@ def check_output(output: object) -> Path | None:
     return resolved
 
 
+NAME_MAX = 255  # bytes in one path component (Linux, macOS, Windows)
+PATH_MAX = 4096
+
+
+def _check_path_text(value: object, what: str) -> None:
+    """One clear error for a path the operating system would refuse with a raw OSError
+    (a component over 255 bytes, a path over 4096) or that is not valid Unicode."""
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str):
+        return
+    try:
+        data = value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(f"{what} {value!r} is not valid Unicode text; give a plain path or name") from None
+    if len(data) > PATH_MAX or any(len(part.encode()) > NAME_MAX for part in Path(value).parts):
+        raise UsageError(
+            f"{what} {value[:60]!r}… is too long: each file or folder name may have at most "
+            f"{NAME_MAX} bytes and the whole path {PATH_MAX}"
+        )
+
+
 def default_output(job_id: str, name: str) -> Path:
     from mlops_jupyter.store import current_config
 
@@ -147,6 +169,9 @@ def prepare(
     from_text: bool = False,
 ) -> Prepared:
     """Every check ``run`` makes, without running anything (``--dry-run``)."""
+    _check_path_text(template, "template")
+    if output is not None:
+        _check_path_text(output, "output")
     tpl = templates_mod.resolve(template, paths)
     data = tpl.read_bytes()
     nb = templates_mod.read_notebook(tpl.path)
@@ -196,7 +221,7 @@ def execute(
     cells_total = sum(1 for c in prep.nb.cells if c.get("cell_type") == "code") + (1 if prep.values else 0)
     rec = st.create_job(
         kind=prep.kind, name=prep.name, template=prep.template, template_digest=digest,
-        parameters=prep.values, gates=[{"expr": g.expr} for g in prep.gates], parent_id=parent_id,
+        parameters=_stored_parameters(prep.values), gates=[{"expr": g.expr} for g in prep.gates], parent_id=parent_id,
         kernel=prep.kernel, timeout=prep.timeout, cells_total=cells_total,
         source_run_id=prep.source_run_id, details=prep.details, user=user, job_id=job_id,
     )
@@ -224,17 +249,21 @@ def execute(
             timeout=prep.timeout, progress=progress, cwd=str(cwd) if cwd else None, on_cell=on_cell,
         )
     except runner.Terminated as e:
-        blob = _store_output(st, output)
+        blob = _store_output(st, output, prep.values)
         st.finish_job(rec.id, JOB_KILLED, ended_by="signal", output_blob=blob,
                       error={"type": "Terminated", "message": str(e)})
         raise
     except BaseException as e:
-        blob = _store_output(st, output)
+        blob = _store_output(st, output, prep.values)
         st.finish_job(rec.id, JOB_FAILED, output_blob=blob,
                       error={"type": type(e).__name__, "message": str(e)[:2000]})
         raise
-    blob = _store_output(st, output)
+    blob = _store_output(st, output, prep.values)
     status, error = outcome.status, outcome.error
+    if error:
+        from mlops_jupyter.jobs.scrub import scrub_value
+
+        error = scrub_value(error, prep.values)  # a traceback may print a secret parameter
     runs = st.search_runs(job_id=rec.id)
     if status != JOB_FINISHED:
         runs = _fail_open_runs(st, runs, status, error, rec.id)
@@ -292,9 +321,23 @@ def _fail_open_runs(st: Any, runs: list[Any], status: str, error: Any, job_id: s
     return st.search_runs(job_id=job_id) if changed else runs
 
 
-def _store_output(st: Any, output: Path) -> str | None:
+def _stored_parameters(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Job parameters as recorded: a value named like a secret is masked (the kernel
+    still receives the real value)."""
+    from mlops_jupyter.redact import MASK, is_secret_key
+
+    return {k: MASK if isinstance(v, str) and v and is_secret_key(k) else v for k, v in values.items()}
+
+
+def _store_output(st: Any, output: Path, secrets: Mapping[str, Any] | None = None) -> str | None:
+    """Store the output notebook with secrets masked: the injected values of
+    secret-named parameters wherever they appear (outputs, tracebacks included), and
+    anything secret-looking in cell sources and outputs. The file is rewritten too."""
     try:
         if output.is_file():
+            from mlops_jupyter.jobs.scrub import scrub_notebook_file
+
+            scrub_notebook_file(output, secrets or {})
             return st.put_blob_file(output)[0]
     except Exception:  # noqa: BLE001 - the row still records where the file is
         return None

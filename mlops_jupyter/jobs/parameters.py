@@ -378,7 +378,30 @@ def validate(
                 f"accepted: {', '.join(accepted) or '(none)'}"
             )
         out[name] = convert(p, value, from_text=from_text)
+        _check_encodable(name, out[name])
     return out
+
+
+def _check_encodable(name: str, value: Any) -> None:
+    """Refuse text that cannot be written as UTF-8 (a lone surrogate, or invalid UTF-8
+    bytes from the command line, which Python decodes to surrogates) before any job row
+    exists: otherwise the job dies later with a raw UnicodeEncodeError."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError:
+                raise UsageError(
+                    f"parameter {name!r} holds text that is not valid Unicode (a lone "
+                    f"surrogate or invalid UTF-8 bytes): {v!r}; accepted: valid UTF-8 text"
+                ) from None
+        elif isinstance(v, Mapping):
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        elif isinstance(v, list | tuple):
+            stack.extend(v)
 
 
 def parse_pairs(pairs: Iterable[str] | None) -> dict[str, str]:

@@ -252,7 +252,12 @@ def reproduce(
         job = st.get_job(original.job_id)
         nb = _template_notebook(st, job)
         declared = params_mod.inspect_notebook(nb, where=f"the template of job {job.id[:8]}")
-        values = params_mod.validate(declared, dict(job.parameters), template=repr(job.name))
+        from mlops_jupyter.redact import MASK
+
+        # a secret parameter was stored masked: the template's default (which should read
+        # the secret from the environment) applies instead of injecting the mask
+        recorded = {k: v for k, v in dict(job.parameters).items() if v != MASK}
+        values = params_mod.validate(declared, recorded, template=repr(job.name))
         try:
             from mlops_jupyter import datasets
 

@@ -13,18 +13,20 @@ The local folder is handled with ``os`` calls (fast path); any other fsspec URL
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import re
-import shutil
+import stat
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from mlops_jupyter.config import redact_url
-from mlops_jupyter.errors import IntegrityError, NotFoundError, StoreError
+from mlops_jupyter.errors import IntegrityError, MlopsError, NotFoundError, StoreError, UsageError
 
 CHUNK = 1 << 20
 MMAP_MIN = 8 << 20  # files from this size are hashed by blake3's own threaded mmap
@@ -54,6 +56,58 @@ def hash_file(path: str | os.PathLike[str], progress: bool | None = None) -> str
         while chunk := f.read(CHUNK):
             h.update(chunk)
     return h.hexdigest()
+
+
+def _open_dir_nofollow(root: Path, parts: list[str]) -> int:
+    """A descriptor of ``root/parts…``, created as needed, never through a link below
+    ``root`` (a link in the way is replaced by a real folder)."""
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+    try:
+        for part in parts:
+            try:
+                nxt = os.open(part, flags, dir_fd=fd)
+            except FileNotFoundError:
+                os.mkdir(part, dir_fd=fd)
+                nxt = os.open(part, flags, dir_fd=fd)
+            except OSError as e:
+                if e.errno not in (errno.ELOOP, errno.ENOTDIR) or not stat.S_ISLNK(
+                    os.stat(part, dir_fd=fd, follow_symlinks=False).st_mode
+                ):
+                    raise
+                os.unlink(part, dir_fd=fd)  # the link itself, never its target
+                os.mkdir(part, dir_fd=fd)
+                nxt = os.open(part, flags, dir_fd=fd)
+            os.close(fd)
+            fd = nxt
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _hold(path: str) -> int | None:
+    """An exclusive advisory lock on a temporary file, released when the returned
+    descriptor is closed or the process dies."""
+    try:
+        import fcntl
+
+        fd = os.open(path, os.O_RDONLY)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return fd
+    except (ImportError, OSError):  # pragma: no cover - no flock on this platform
+        return None
+
+
+def disk_error(e: OSError, what: str) -> MlopsError | OSError:
+    """A clear store error for a full disk or quota; other OS errors unchanged."""
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return StoreError(
+            f"{what}: the disk is full (no space left on device); nothing was stored. "
+            "Free some space (`mlops doctor --clean` removes leftover temporary files) "
+            "and try again"
+        )
+    return e
 
 
 def check_digest(digest: str) -> str:
@@ -134,8 +188,12 @@ class BlobStore:
         if self.local_root is not None:
             dest = self.local_path(digest)
             assert dest is not None
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=dest.parent)
+            try:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=dest.parent)
+            except OSError as e:
+                raise disk_error(e, "cannot store a blob") from None
+            lock_fd = _hold(tmp)  # `doctor --clean` never removes a file being written
             try:
                 with os.fdopen(fd, "wb") as out:
                     while chunk := src.read(CHUNK):
@@ -151,12 +209,17 @@ class BlobStore:
                     )
                 os.chmod(tmp, 0o444)
                 os.replace(tmp, dest)
-            except BaseException:
+            except BaseException as e:
                 try:
                     os.unlink(tmp)
                 except OSError:
                     pass
+                if isinstance(e, OSError):
+                    raise disk_error(e, "cannot store a blob") from None
                 raise
+            finally:
+                if lock_fd is not None:
+                    os.close(lock_fd)
             return
         dest_r = self._remote(digest)
         tmp_r = f"{dest_r}.tmp-{uuid.uuid4().hex}"
@@ -213,34 +276,83 @@ class BlobStore:
             return "missing"
         return None if actual == digest else "corrupt"
 
-    def materialize(self, digest: str, dest: str | os.PathLike[str]) -> Path:
-        """Copy a blob to ``dest`` (atomically), verifying its hash; return the path."""
+    def materialize(
+        self, digest: str, dest: str | os.PathLike[str], root: str | os.PathLike[str] | None = None
+    ) -> Path:
+        """Copy a blob to ``dest`` (atomically), verifying its hash; return the path.
+
+        With ``root`` (a checkout folder holding ``dest``), no symbolic link below
+        ``root`` is ever followed: each folder is opened relative to its parent with
+        ``O_NOFOLLOW``, a link found where a folder belongs is replaced by a real folder
+        (the link's target is left untouched), and the file is renamed over ``dest``
+        itself, never written through it. Without this, swapping a checkout subfolder
+        for a link to ``/etc`` made the next load write outside the checkout.
+        """
         dest = Path(dest)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=dest.parent)
-        os.close(fd)
-        try:
-            if self.local_root is not None:
-                src = self.local_path(digest)
-                assert src is not None
-                if not src.is_file():
-                    raise NotFoundError(f"blob {digest} is missing from {redact_url(self.url)!r}")
-                shutil.copyfile(src, tmp)
-            else:
-                self.fs.get(self._remote(digest), tmp)
-            actual = hash_file(tmp)
-            if actual != digest:
-                raise IntegrityError(
-                    f"blob {digest[:12]}… is corrupt: expected hash {digest}, actual {actual}"
-                )
-            os.replace(tmp, dest)
-        except BaseException:
+        if root is None:
+            root, parts = dest.parent, []
+        else:
+            root = Path(root)
             try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+                parts = list(dest.relative_to(root).parts[:-1])
+            except ValueError:
+                raise UsageError(f"{str(dest)!r} is not inside {str(root)!r}") from None
+            if any(p in ("..", ".") for p in parts):
+                raise UsageError(f"{str(dest)!r} escapes {str(root)!r}")
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            dir_fd = _open_dir_nofollow(root, parts)
+        except OSError as e:
+            raise StoreError(f"cannot write under {str(root)!r}: {e.strerror or e}") from None
+        tmp = f".tmp-{uuid.uuid4().hex}"
+        try:
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644,
+                             dir_fd=dir_fd)
+                with os.fdopen(fd, "wb") as out:
+                    h = _hasher()
+                    for chunk in self._iter_chunks(digest):
+                        h.update(chunk)
+                        out.write(chunk)
+                    out.flush()
+                    os.fsync(out.fileno())
+                actual = h.hexdigest()
+                if actual != digest:
+                    raise IntegrityError(
+                        f"blob {digest[:12]}… is corrupt: expected hash {digest}, actual {actual}"
+                    )
+                os.replace(tmp, dest.name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            except BaseException:
+                try:
+                    os.unlink(tmp, dir_fd=dir_fd)
+                except OSError:
+                    pass
+                raise
+        except OSError as e:
+            raise disk_error(e, f"cannot write {str(dest)!r}") from None
+        finally:
+            os.close(dir_fd)
         return dest
+
+    def _iter_chunks(self, digest: str) -> Iterator[bytes]:
+        if self.local_root is not None:
+            src = self.local_path(digest)
+            assert src is not None
+            try:
+                f = open(src, "rb")  # noqa: SIM115 - closed below
+            except FileNotFoundError:
+                raise NotFoundError(
+                    f"blob {digest} is missing from {redact_url(self.url)!r} "
+                    "(run `mlops doctor --verify`)"
+                ) from None
+        else:
+            try:
+                f = self.fs.open(self._remote(digest), "rb")
+            except FileNotFoundError:
+                raise NotFoundError(f"blob {digest} is missing from {redact_url(self.url)!r}") from None
+        with f:
+            while chunk := f.read(CHUNK):
+                yield chunk
 
     def iter_digests(self) -> Iterator[str]:
         """Every blob present (for orphan detection)."""
@@ -265,3 +377,38 @@ class BlobStore:
             return
         for f in self.local_root.glob("*/.tmp-*"):
             yield str(f)
+
+    def clean_temp_files(self, older_than: float = 3600.0) -> tuple[list[str], int]:
+        """Remove leftover ``.tmp-*`` files of killed writers: ``(removed, bytes freed)``.
+
+        A file is removed only when it is older than ``older_than`` seconds (untouched
+        that long) AND no live process holds its lock (writers hold an exclusive
+        ``flock`` from creation to rename; the kernel drops it when a writer dies).
+        """
+        import fcntl
+
+        removed: list[str] = []
+        freed = 0
+        now = time.time()
+        for path in list(self.iter_temp_files()):
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+            except OSError:
+                continue
+            try:
+                st = os.fstat(fd)
+                if now - st.st_mtime < older_than or not stat.S_ISREG(st.st_mode):
+                    continue
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    continue  # a live writer holds it
+                try:
+                    os.unlink(path)
+                except OSError:
+                    continue
+                removed.append(path)
+                freed += st.st_size
+            finally:
+                os.close(fd)
+        return removed, freed

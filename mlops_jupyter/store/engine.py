@@ -22,7 +22,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 
 from mlops_jupyter.config import redact_url
-from mlops_jupyter.errors import StoreConnectionError, StoreError
+from mlops_jupyter.errors import AccessDeniedError, StoreConnectionError, StoreError
 
 T = TypeVar("T")
 
@@ -137,6 +137,8 @@ class Database:
                     yield conn
         except sa_exc.OperationalError as e:
             raise self._wrap(e) from None
+        except sa_exc.ProgrammingError as e:
+            raise _denied(e) or e from None
 
     def write(self, fn: Callable[[Connection], T], *, retry_on_conflict: bool = False) -> T:
         """Run ``fn(conn)`` in one write transaction, retried on lock contention.
@@ -159,6 +161,8 @@ class Database:
                     delay = min(delay * 2, 0.5)
                     continue
                 raise
+            except sa_exc.ProgrammingError as e:
+                raise _denied(e) or e from None
             except sa_exc.OperationalError as e:
                 if _is_transient(e) and attempt < WRITE_ATTEMPTS - 1:
                     time.sleep(delay * random.uniform(0.5, 1.5))
@@ -175,6 +179,18 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _denied(e: sa_exc.DBAPIError) -> AccessDeniedError | None:
+    """PostgreSQL's "insufficient privilege" (SQLSTATE 42501) as one clear error: the
+    database, not this client, decided (roles and GRANTs, see docs/security.md)."""
+    if getattr(e.orig, "sqlstate", None) != "42501":
+        return None
+    return AccessDeniedError(
+        f"the database refused this for your role: {_short(e)}. Ask an admin for the "
+        "right role (`mlops access grant USER reader|contributor|approver|admin`; "
+        "`mlops access list` shows who has which)"
+    )
 
 
 def _short(e: BaseException) -> str:

@@ -33,10 +33,30 @@ def _v3_decisions_and_monitors(conn: Connection) -> None:
         t.create(conn, checkfirst=True)
 
 
+def _v4_metric_chunks(conn: Connection) -> None:
+    """Points move from one row each (``metrics``) to columnar chunks, one per
+    (run, key): self-contained, so it can be renumbered when merged."""
+    from itertools import groupby
+
+    from mlops_jupyter.store.sql import points
+
+    schema.metric_chunks.create(conn, checkfirst=True)
+    M = schema.metrics
+    rows = conn.execute(
+        select(M.c.run_id, M.c.key, M.c.value, M.c.step, M.c.timestamp)
+        .order_by(M.c.run_id, M.c.key, M.c.step, M.c.timestamp)
+    )
+    for (run_id, key), group in groupby(rows, key=lambda r: (r[0], r[1])):
+        pts = [(key, float("nan") if r[2] is None else r[2], r[3], r[4]) for r in group]
+        points.insert_chunks(conn, points.chunk_rows(run_id, points.group_by_key(pts)))
+    conn.execute(M.delete())
+
+
 #: version -> step that upgrades a store from version-1 to version
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _v2_drift_reports,
     3: _v3_decisions_and_monitors,
+    4: _v4_metric_chunks,
 }
 
 

@@ -2,14 +2,22 @@
 
 ``log_metric`` is on the hot path of training loops, so it only validates (once per
 key), converts to float and appends a tuple. Buffers are written when the run ends,
-on ``flush()``, at the end of each notebook cell, at interpreter exit, every
-``FLUSH_SECONDS`` while logging continues, and when ``MAX_BUFFER`` points wait.
+on ``flush()``, at the end of each notebook cell, at interpreter exit, on SIGTERM and
+SIGHUP, when ``MAX_BUFFER`` points wait, and by a background thread
+(:mod:`~mlops_jupyter.tracking.flusher`) every ``flusher.INTERVAL`` seconds while
+points are pending, so a killed process loses at most that much.
+
+Thread safety without slowing ``log_metric``: the buffer list is never swapped. A
+flush copies its first ``n`` points, writes them, then deletes exactly those ``n``
+(``del list[:n]`` is one atomic operation); points appended meanwhile stay buffered.
+A lock keeps two flushes (the thread's and the cell hook's) from writing twice.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import threading
 import time
 import traceback
 from collections.abc import Mapping
@@ -18,9 +26,9 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_jupyter import names
 from mlops_jupyter.errors import UsageError
-from mlops_jupyter.redact import redact
+from mlops_jupyter.redact import redact, redact_value
 from mlops_jupyter.store.entities import FAILED, FINISHED, KILLED, RUN_STATUSES, Artifact, Run
-from mlops_jupyter.tracking import heartbeat
+from mlops_jupyter.tracking import flusher, heartbeat
 from mlops_jupyter.tracking.values import (
     STEP_MAX,
     STEP_MIN,
@@ -54,8 +62,11 @@ class ActiveRun:
         self._next_step: dict[str, int] = {}
         self._countdown = _CHECK_EVERY
         self._last_flush = time.monotonic()
+        self._flush_lock = threading.RLock()
+        self._flushing = False
         self._on_end = on_end
         heartbeat.register(self)
+        flusher.ensure_started()
 
     # -- metrics ----------------------------------------------------------------------
     def log_metric(self, key: str, value: Any, step: int | None = None, timestamp: float | None = None) -> None:
@@ -91,19 +102,30 @@ class ActiveRun:
         if len(self._points) >= MAX_BUFFER or time.monotonic() - self._last_flush > FLUSH_SECONDS:
             self.flush()
 
-    def flush(self) -> int:
-        """Write buffered points; return how many. On failure they stay buffered."""
+    def flush(self, timeout: float = -1) -> int:
+        """Write buffered points; return how many. On failure they stay buffered.
+
+        ``timeout`` (seconds) bounds the wait for a flush running in another thread.
+        """
         pts = self._points
         if not pts:
             return 0
-        self._points = []
+        if not self._flush_lock.acquire(timeout=timeout):
+            return 0
+        if self._flushing:  # a signal handler interrupted this thread's own flush
+            self._flush_lock.release()
+            return 0
         try:
-            n = self.store.log_metric_batches({self.id: pts})
-        except BaseException:
-            self._points = pts + self._points
-            raise
-        self._last_flush = time.monotonic()
-        return n
+            self._flushing = True
+            n = len(pts)
+            if n:
+                self.store.log_metric_batches({self.id: pts[:n]})
+                del pts[:n]  # exactly the points written; later appends stay
+            self._last_flush = time.monotonic()
+            return n
+        finally:
+            self._flushing = False
+            self._flush_lock.release()
 
     @property
     def pending(self) -> int:
@@ -215,7 +237,9 @@ def _texts(kind: str, values: Mapping[str, Any], user: bool = False) -> dict[str
         names.key(k, f"{kind} name")
         if user and k.startswith("mlops."):
             raise UsageError(f"tag names starting with 'mlops.' are reserved, got {k!r}")
-        out[k] = text_value(kind, k, v)
+        text = text_value(kind, k, v)
+        # a parameter named like a secret (db_password, api_key) is never stored in clear
+        out[k] = redact_value(k, v, text) if kind == "parameter" else text
     return out
 
 

@@ -9,6 +9,13 @@ from mlops_jupyter.config import redact_url
 from mlops_jupyter.tracking.session import get_store
 
 
+def clean(older_than: float = 3600.0) -> dict[str, Any]:
+    """Remove leftover temporary files of killed writers (safely: see
+    :meth:`BlobStore.clean_temp_files`)."""
+    removed, freed = get_store().blobs.clean_temp_files(older_than)
+    return {"removed temporary files": removed, "bytes freed": freed}
+
+
 def diagnose(verify: bool = False) -> dict[str, Any]:
     st = get_store()
     report: dict[str, Any] = {

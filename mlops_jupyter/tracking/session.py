@@ -121,7 +121,61 @@ def start_run(
     _stack.append(active)
     _last_run_id = run.id
     _ensure_cell_hooks()
+    _install_signal_handlers()
     return active
+
+
+_SIGNALS = ("SIGTERM", "SIGHUP")
+_previous_handlers: dict[int, Any] = {}
+
+
+def _install_signal_handlers() -> None:
+    """Flush (and end as KILLED) live runs on SIGTERM and SIGHUP, which skip atexit.
+
+    Installed once, from the main thread only (Python's rule), and only over the default
+    action or an existing Python handler, which is then called in turn. A signal that
+    was ignored (``nohup``) stays ignored.
+    """
+    import signal
+    import threading
+
+    if _previous_handlers or threading.current_thread() is not threading.main_thread():
+        return
+    for name in _SIGNALS:
+        signum = getattr(signal, name, None)
+        if signum is None:
+            continue
+        prev = signal.getsignal(signum)
+        if prev == signal.SIG_IGN or prev is None:
+            continue
+        try:
+            signal.signal(signum, _on_signal)
+        except (ValueError, OSError):  # pragma: no cover - not the main interpreter
+            continue
+        _previous_handlers[signum] = prev
+
+
+def _on_signal(signum: int, frame: Any) -> None:
+    import signal
+
+    from mlops_jupyter.store.entities import KILLED
+
+    prev = _previous_handlers.get(signum, signal.SIG_DFL)
+    fatal = not callable(prev)
+    for run in reversed(list(_stack)):
+        try:
+            if fatal:
+                run.end(KILLED, {"type": "Signal", "message": f"terminated by {signal.Signals(signum).name}"},
+                        ended_by="signal")
+            else:
+                run.flush(timeout=10)
+        except Exception:  # noqa: BLE001 - the process is going away; do what we can
+            pass
+    if not fatal:
+        prev(signum, frame)
+        return
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)  # die of the signal, as without this handler
 
 
 def _ensure_cell_hooks() -> None:

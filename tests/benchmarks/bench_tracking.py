@@ -5,6 +5,11 @@ MLflow runs in its own interpreter (it pins its own dependencies): the one
 `python tests/benchmarks/run_all.py` builds in .bench-envs/mlflow, or MLFLOW_PYTHON.
 Budgets (issue 2): >= 1,000,000 points/s buffered, >= 1000x MLflow per-call log_metric,
 run creation <= 2 ms, 10,000 runs listed < 0.2 s, import <= 0.15 s.
+
+Durable logging (issue 12), ``--durable``: points written durably end to end (log +
+flush + commit) for one run, and a long history read back, beside MLflow (log_batch,
+get_metric_history) and trackio (TRACKIO_PYTHON: a Python with trackio installed).
+Budgets: >= 2,000,000 points/s end to end; 10,000,000 points read back in <= 1 s.
 """
 
 from __future__ import annotations
@@ -152,11 +157,156 @@ def mlflow(n_small: int, n_batch: int, n_runs: int) -> dict[str, float] | None:
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
+def durable_ours(n_log: int, n_hist: int) -> dict[str, float]:
+    """log + flush + commit of one run, then a long history read (as a DataFrame)."""
+    tmp = tempfile.mkdtemp(prefix="bench-durable-")
+    os.environ["MLOPS_HOME"] = str(Path(tmp) / ".mlops")
+    import mlops_jupyter as mj
+    from mlops_jupyter import store
+
+    store.reset()
+    mj.init()
+    out: dict[str, float] = {}
+
+    def one() -> None:
+        t = time.perf_counter()
+        with mj.start_run("durable") as run:
+            log = run.log_metric
+            for i in range(n_log):
+                log("loss", i * 0.001)
+        out.setdefault("e2e", [])  # type: ignore[arg-type]
+        out["e2e"].append(time.perf_counter() - t)  # type: ignore[attr-defined]
+
+    for _ in range(3):
+        one()
+    out["durable_n"] = n_log
+    out["durable_s"] = statistics.median(out.pop("e2e"))  # type: ignore[arg-type]
+    with mj.start_run("history") as run:
+        log = run.log_metric
+        for i in range(n_hist):
+            log("loss", i * 0.001)
+    out["hist_n"] = n_hist
+    out["hist_frame_s"] = _median(lambda: mj.metric_history(run.id, as_frame=True))
+    out["hist_arrays_s"] = _median(lambda: mj.get_store().metric_arrays(run.id))
+    return out
+
+
+MLFLOW_DURABLE = textwrap.dedent(
+    """
+    import json, sys, tempfile, time
+    n, n_hist = int(sys.argv[1]), int(sys.argv[2])
+    import mlflow
+    from mlflow.entities import Metric
+    tmp = tempfile.mkdtemp()
+    mlflow.set_tracking_uri(f"sqlite:///{tmp}/mlflow.db")
+    client = mlflow.MlflowClient()
+    out = {}
+    t = time.perf_counter()
+    with mlflow.start_run() as run:
+        ts = int(time.time() * 1000)
+        for k in range(0, n, 1000):
+            client.log_batch(run.info.run_id, metrics=[Metric("loss", i * 0.001, ts, i) for i in range(k, min(n, k + 1000))])
+    out["durable_n"], out["durable_s"] = n, time.perf_counter() - t
+    with mlflow.start_run() as run:
+        for k in range(0, n_hist, 1000):
+            client.log_batch(run.info.run_id, metrics=[Metric("loss", i * 0.001, ts, i) for i in range(k, min(n_hist, k + 1000))])
+    t = time.perf_counter()
+    h = client.get_metric_history(run.info.run_id, "loss")
+    out["hist_n"], out["hist_s"] = len(h), time.perf_counter() - t
+    print(json.dumps(out))
+    """
+)
+
+TRACKIO_DURABLE = textwrap.dedent(
+    """
+    import json, os, sys, tempfile, time
+    n, n_hist = int(sys.argv[1]), int(sys.argv[2])
+    import trackio
+    out = {}
+    t = time.perf_counter()
+    trackio.init(project="bench", name="durable")
+    for i in range(n):
+        trackio.log({"loss": i * 0.001})
+    trackio.finish()
+    out["durable_n"], out["durable_s"] = n, time.perf_counter() - t
+    trackio.init(project="bench", name="history")
+    for i in range(n_hist):
+        trackio.log({"loss": i * 0.001})
+    trackio.finish()
+    from trackio.sqlite_storage import SQLiteStorage
+    t = time.perf_counter()
+    logs = SQLiteStorage.get_logs("bench", "history")
+    out["hist_n"], out["hist_s"] = len(logs), time.perf_counter() - t
+    print(json.dumps(out))
+    """
+)
+
+
+def _competitor(env_var: str, code: str, n: int, n_hist: int) -> dict[str, float] | None:
+    name = env_var.split("_")[0].lower()
+    py = _envs.python_for(name)
+    if not py:
+        print(_envs.missing(name))
+        return None
+    tmp = tempfile.mkdtemp(prefix="bench-competitor-")
+    env = {**os.environ, "MLFLOW_ENABLE_ASYNC_LOGGING": "false", "MLFLOW_DISABLE_TELEMETRY": "true",
+           "DO_NOT_TRACK": "true", "TRACKIO_DIR": tmp, "HF_HOME": tmp, "GRADIO_ANALYTICS_ENABLED": "False"}
+    res = subprocess.run([py, "-c", code, str(n), str(n_hist)], capture_output=True, text=True,
+                         timeout=3600, env=env, cwd=tmp)
+    if res.returncode != 0:
+        print(f"{env_var} run failed:", res.stderr[-2000:])
+        return None
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def durable_main(quick: bool) -> None:
+    """Durable end-to-end logging and history reads: rows for the README table."""
+    n_log = 200_000 if quick else 2_000_000
+    n_hist = 1_000_000 if quick else 10_000_000
+    o = durable_ours(n_log, n_hist)
+    m = _competitor("MLFLOW_PYTHON", MLFLOW_DURABLE, 10_000, 10_000)
+    t = _competitor("TRACKIO_PYTHON", TRACKIO_DURABLE, 100_000 if not quick else 10_000, 100_000 if not quick else 10_000)
+    rate = o["durable_n"] / o["durable_s"]
+    print(f"{'durable logging, one run (log + flush + commit)':52s} {'points':>12s} {'seconds':>9s} {'points/s':>12s} {'ratio':>8s}")
+    print(f"{'  ours':52s} {o['durable_n']:>12,.0f} {o['durable_s']:>9.3f} {rate:>12,.0f}")
+    for label, r in (("  MLflow (log_batch of 1,000)", m), ("  trackio (log + finish)", t)):
+        if r:
+            their = r["durable_n"] / r["durable_s"]
+            print(f"{label:52s} {r['durable_n']:>12,.0f} {r['durable_s']:>9.3f} {their:>12,.0f} {rate / their:>7.0f}x")
+    print(f"budget: >= 2,000,000 points/s end to end -> {'met' if rate >= 2e6 else 'NOT met'}")
+    print(f"{'history read back':52s} {'points':>12s} {'seconds':>9s} {'points/s':>12s}")
+    print(f"{'  ours, metric_history(as_frame=True)':52s} {o['hist_n']:>12,.0f} {o['hist_frame_s']:>9.3f} {o['hist_n'] / o['hist_frame_s']:>12,.0f}")
+    print(f"{'  ours, store.metric_arrays':52s} {o['hist_n']:>12,.0f} {o['hist_arrays_s']:>9.3f} {o['hist_n'] / o['hist_arrays_s']:>12,.0f}")
+    ours_rate = o["hist_n"] / o["hist_frame_s"]
+    for label, r in (("  MLflow get_metric_history", m), ("  trackio SQLiteStorage.get_logs", t)):
+        if r:
+            their = r["hist_n"] / r["hist_s"]
+            print(f"{label:52s} {r['hist_n']:>12,.0f} {r['hist_s']:>9.3f} {their:>12,.0f} {ours_rate / their:>7.0f}x")
+    if o["hist_n"] >= 10_000_000:
+        print(f"budget: 10,000,000 points read in <= 1 s -> {'met' if o['hist_frame_s'] <= 1 else 'NOT met'}")
+    _table.row(
+        "durable logging, one run (log + flush + commit)", f"{rate / 1e6:.1f} M points/s",
+        (f"MLflow log_batch: {m['durable_n'] / m['durable_s']:,.0f} points/s") if m else "MLflow: not measured",
+        ratio=rate / (m["durable_n"] / m["durable_s"]) if m else None,
+        budget=">= 2,000,000 points/s", ok=rate >= 2e6 if not quick else None, order=14,
+    )
+    _table.row(
+        f"read back a {o['hist_n']:,}-point metric history", f"{o['hist_frame_s']:.2f} s",
+        (f"MLflow get_metric_history: {m['hist_s']:.2f} s for {m['hist_n']:,} points") if m else "MLflow: not measured",
+        budget="10,000,000 points in <= 1 s", ok=(o["hist_frame_s"] <= 1) if o["hist_n"] >= 10_000_000 else None,
+        order=15,
+    )
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="MLflow per-call on 1,000 points instead of 10,000")
+    ap.add_argument("--durable", action="store_true", help="only the durable logging and history benchmark")
     args = ap.parse_args()
     quick = args.quick or _table.quick()
+    if args.durable:
+        durable_main(quick)
+        return _table.exit_code()
     n_mlflow_calls = 1000 if quick else 10_000
     o = ours(10_000, 1_000_000, 200 if quick else 1000, 10_000)
     m = mlflow(n_mlflow_calls, 10_000, 200 if quick else 1000)
@@ -208,6 +358,7 @@ def main() -> int:
         ratio=m["import_s"] / o["import_s"] if m else None, budget="<= 0.15 s",
         ok=o["import_s"] <= 0.15, order=13,
     )
+    durable_main(quick)
     return _table.exit_code()
 
 

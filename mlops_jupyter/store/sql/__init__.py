@@ -4,6 +4,7 @@ Each domain keeps its SQL in its own mixin module; :class:`SqlStore` combines th
 """
 
 from mlops_jupyter.store.base import AbstractStore
+from mlops_jupyter.store.sql.access import SqlAccess
 from mlops_jupyter.store.sql.datasets import SqlDatasets
 from mlops_jupyter.store.sql.drift import SqlDrift
 from mlops_jupyter.store.sql.jobs import SqlJobs
@@ -13,8 +14,10 @@ from mlops_jupyter.store.sql.run_artifacts import SqlRunArtifacts
 from mlops_jupyter.store.sql.runs import SqlRuns
 
 
-class SqlStore(SqlRuns, SqlRunArtifacts, SqlDatasets, SqlModels, SqlJobs, SqlDrift, SqlMonitors,
-               AbstractStore):
+class SqlStore(
+    SqlRuns, SqlRunArtifacts, SqlDatasets, SqlModels, SqlJobs, SqlDrift, SqlMonitors, SqlAccess,
+    AbstractStore,
+):
     """The one store implementation: every domain's SQL mixin, combined."""
 
 

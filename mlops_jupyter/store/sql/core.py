@@ -152,6 +152,10 @@ class SqlCore:
                 schema.dataset_versions, schema.model_versions, schema.jobs, schema.drift_reports,
             ):
                 out[t.name] = conn.execute(select(func.count()).select_from(t)).scalar_one()
+            # "metrics" counts points: rows written before columnar chunks plus chunk sizes
+            out["metrics"] += conn.execute(
+                select(func.coalesce(func.sum(schema.metric_chunks.c.n), 0))
+            ).scalar_one()
         return out
 
     def known_blobs(self) -> dict[str, int]:
@@ -184,8 +188,10 @@ class SqlCore:
     def read_blob(self, digest: str) -> bytes:
         return self.blobs.get_bytes(digest)
 
-    def materialize_blob(self, digest: str, dest: str | Path) -> Path:
-        return self.blobs.materialize(digest, dest)
+    def materialize_blob(self, digest: str, dest: str | Path, root: str | Path | None = None) -> Path:
+        """Write a verified copy of a blob at ``dest``; with ``root``, never through a
+        symbolic link below ``root`` (see :meth:`BlobStore.materialize`)."""
+        return self.blobs.materialize(digest, dest, root=root)
 
 
 def nan_out(value: float | None) -> float:

@@ -466,6 +466,8 @@ class SqlModels(SqlCore):
         alias: str | None, from_v: int | None, to_v: int | None, reason: str | None,
         details: Mapping[str, Any], name: str = "",
     ) -> AuditRecord:
+        # on PostgreSQL the actor is the database login, never what the client claims
+        user = getattr(self, "identity", lambda: None)() or user
         res = conn.execute(_AU.insert().values(
             at=at, user=user, action=action, model_id=model_id, alias=alias,
             from_version=from_v, to_version=to_v, reason=reason, details=dumps(dict(details)),

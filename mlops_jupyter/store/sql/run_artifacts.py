@@ -69,7 +69,7 @@ class SqlRunArtifacts(SqlCore):
             return self.blobs.materialize(art.digest, dest)
         for rel, _size, digest in parse_manifest(self.blobs.get_bytes(art.digest)):
             artifact_name(rel)
-            self.blobs.materialize(digest, dest / rel)
+            self.blobs.materialize(digest, dest / rel, root=dest)
         return dest
 
     def list_artifacts(self, run_id: str) -> list[Artifact]:

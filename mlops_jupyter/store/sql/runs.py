@@ -91,6 +91,8 @@ class SqlRuns(SqlCore):
             (artifact_name(n), *self.blobs.put_bytes(data), kind)
             for n, data, kind in context.pop("files", None) or ()
         ]
+        if getattr(self, "identity", None) is not None and self.identity():
+            context["user"] = self.identity()  # PostgreSQL: the database login
         row = {
             "id": run_id, "experiment_id": experiment_id, "name": name, "status": RUNNING,
             "start_time": now, "heartbeat_at": now,
@@ -195,57 +197,42 @@ class SqlRuns(SqlCore):
         self.db.write(lambda conn: self._upsert(conn, S.tags, rows, ["run_id", "key"], ["value"]))
 
     def log_metric_batches(self, batches: Mapping[str, Sequence[PointTuple]]) -> int:
-        """Insert buffered points of several runs in one transaction; keep summaries."""
-        batches = {r: p for r, p in batches.items() if p}
-        if not batches:
+        """Write buffered points of several runs in one transaction; keep summaries.
+
+        Points are grouped by key and stored as columnar chunks (store/sql/points.py):
+        converting and packing happens before the write lock is taken.
+        """
+        from mlops_jupyter.store.sql import points as P
+
+        prepared = []
+        for run_id, pts in batches.items():
+            if pts:
+                groups = P.group_by_key(pts)
+                sums = [
+                    {"run_id": run_id, "key": key, **_summary_row(P.summary(*arrays))}
+                    for key, arrays in groups.items()
+                ]
+                prepared.append((P.chunk_rows(run_id, groups), sums, len(pts)))
+        if not prepared:
             return 0
 
         def tx(conn: Connection) -> int:
-            ph = self._paramstyle(conn)
-            sql = f"INSERT INTO metrics (run_id, key, value, step, timestamp) VALUES ({ph}, {ph}, {ph}, {ph}, {ph})"  # noqa: S608 - fixed text
-            n = 0
-            for run_id, points in batches.items():
-                rows = [
-                    (run_id, k, None if v != v else v, s, t) for (k, v, s, t) in points
-                ]
-                for part in chunks(rows, 50_000):
-                    conn.exec_driver_sql(sql, list(part))
-                n += len(rows)
-                self._merge_summaries(conn, run_id, points)
-            return n
+            stmt = _summary_upsert(conn.dialect.name)
+            for rows, sums, _n in prepared:
+                P.insert_chunks(conn, rows)
+                for part in chunks(sums):
+                    conn.execute(stmt, list(part))
+            return sum(n for _r, _s, n in prepared)
 
         return self.db.write(tx)
 
-    def _merge_summaries(self, conn: Connection, run_id: str, points: Sequence[PointTuple]) -> None:
-        """Fold a batch into ``metric_summary`` with one upsert that merges in SQL (no
-        read first): min/max/last/count combine with what other flushes — from this
-        process or another — already stored."""
-        agg: dict[str, list[Any]] = {}
-        for key, v, step, ts in points:
-            a = agg.get(key)
-            if a is None:
-                # last_v, last_step, last_ts, min, min_step, max, max_step, count
-                agg[key] = [v, step, ts, v, step, v, step, 1]
-                continue
-            if (step, ts) >= (a[1], a[2]):
-                a[0], a[1], a[2] = v, step, ts
-            if v == v:  # NaN never wins min/max
-                if a[3] != a[3] or v < a[3]:
-                    a[3], a[4] = v, step
-                if a[5] != a[5] or v > a[5]:
-                    a[5], a[6] = v, step
-            a[7] += 1
-        rows = [
-            {
-                "run_id": run_id, "key": key, "last_value": nan_in(lv), "last_step": ls,
-                "last_timestamp": lt, "min_value": nan_in(mn), "min_step": mns if mn == mn else None,
-                "max_value": nan_in(mx), "max_step": mxs if mx == mx else None, "count": cnt,
-            }
-            for key, (lv, ls, lt, mn, mns, mx, mxs, cnt) in agg.items()
-        ]
-        stmt = _summary_upsert(conn.dialect.name)
-        for part in chunks(rows):
-            conn.execute(stmt, list(part))
+    def metric_arrays(self, run_id: str, keys: Iterable[str] | None = None) -> dict[str, Any]:
+        """Every point of a run as numpy arrays: ``{key: (steps, values, timestamps)}``,
+        each ordered by step then timestamp (NaN values kept)."""
+        from mlops_jupyter.store.sql import points as P
+
+        with self.db.read() as conn:
+            return P.read_arrays(conn, run_id, keys)
 
     # -- reading ----------------------------------------------------------------------
     def resolve_run_id(self, ref: str) -> str:
@@ -370,14 +357,10 @@ class SqlRuns(SqlCore):
             }
 
     def metric_history(self, run_id: str, keys: Iterable[str] | None = None) -> list[MetricPoint]:
-        q = select(S.metrics.c.key, S.metrics.c.value, S.metrics.c.step, S.metrics.c.timestamp).where(
-            S.metrics.c.run_id == run_id
-        )
-        if keys is not None:
-            q = q.where(S.metrics.c.key.in_(list(keys)))
-        q = q.order_by(S.metrics.c.key, S.metrics.c.step, S.metrics.c.timestamp)
-        with self.db.read() as conn:
-            return [MetricPoint(k, nan_out(v), s, t) for k, v, s, t in conn.execute(q)]
+        out: list[MetricPoint] = []
+        for key, (steps, vals, times) in self.metric_arrays(run_id, keys).items():
+            out.extend(map(MetricPoint, [key] * len(steps), vals.tolist(), steps.tolist(), times.tolist()))
+        return out
 
     # -- liveness ---------------------------------------------------------------------
     def reap_stale_runs(self, force: bool = False) -> int:
@@ -430,6 +413,14 @@ _END_RUN = (
             ended_by=bindparam("ended_by"), error=bindparam("error"))
 )
 _SUMMARY_UPSERTS: dict[str, Any] = {}
+
+
+def _summary_row(agg: tuple[Any, ...]) -> dict[str, Any]:
+    lv, ls, lt, mn, mns, mx, mxs, cnt = agg
+    return {
+        "last_value": nan_in(lv), "last_step": ls, "last_timestamp": lt, "min_value": mn,
+        "min_step": mns, "max_value": mx, "max_step": mxs, "count": cnt,
+    }
 
 
 def _summary_upsert(dialect: str) -> Any:

@@ -1,0 +1,49 @@
+"""One daemon thread per process writes buffered metric points every few seconds.
+
+Why a thread and not a check inside ``log_metric``: a loop that logs one point per
+epoch may call ``log_metric`` a few thousand times in an hour, so a clock checked every
+N points never fires, and everything stays in memory until the cell ends (a kill -9
+then loses it all). The thread wakes every ``INTERVAL`` seconds and flushes the runs of
+this process that have points waiting; ``log_metric`` itself stays an append.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from mlops_jupyter.tracking import heartbeat
+
+INTERVAL = 1.0
+
+_thread: threading.Thread | None = None
+_lock = threading.Lock()
+
+
+def ensure_started() -> None:
+    global _thread
+    if _thread is not None and _thread.is_alive():
+        return
+    with _lock:
+        if _thread is None or not _thread.is_alive():
+            _thread = threading.Thread(target=_loop, name="mlops-flusher", daemon=True)
+            _thread.start()
+
+
+def _loop() -> None:
+    while True:
+        time.sleep(INTERVAL)
+        flush_pending()
+
+
+def flush_pending() -> int:
+    """Flush every live run with points waiting; errors are retried next time."""
+    n = 0
+    for run in heartbeat.live_runs():
+        if run.ended or not run.pending:
+            continue
+        try:
+            n += run.flush(timeout=INTERVAL)
+        except Exception:  # noqa: BLE001 - the points stay buffered; next tick retries
+            pass
+    return n
