@@ -57,19 +57,20 @@ def export_mlflow(
     target = msrc.resolve(to, for_export=True)
     client = msrc.client(target)
     st = session.get_store()
-    report = TransferReport("export", str(getattr(st, "url", "this store")), target.shown)
+    report = TransferReport("export", msrc.store_label(st), target.shown)
     runs = _select_runs(st, exps, names, everything=not exps and not names)
     versions = _select_versions(st, names, everything=not exps and not names)
     from tqdm.auto import tqdm
 
     bar = tqdm(total=len(runs) + len(versions), desc="mlflow export", unit="item",
                disable=not progress, leave=False)
-    try:
-        exporter = _Exporter(client, st, report, bar)
-        exporter.runs(runs)
-        exporter.models(versions)
-    finally:
-        bar.close()
+    with msrc.quiet():
+        try:
+            exporter = _Exporter(client, st, report, bar)
+            exporter.runs(runs)
+            exporter.models(versions)
+        finally:
+            bar.close()
     report.seconds = time.perf_counter() - started
     return report
 

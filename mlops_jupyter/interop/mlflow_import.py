@@ -69,19 +69,20 @@ def import_mlflow(
     src = msrc.resolve(source)
     client = msrc.client(src)
     st = session.get_store()
-    report = TransferReport("import", src.shown, str(getattr(st, "url", "this store")))
+    report = TransferReport("import", src.shown, msrc.store_label(st))
     exps = _experiments(client, experiments, report)
     runs = _runs(client, exps, report)
     versions = _model_versions(client, models, report)
     bar = _bar(len(runs) + sum(len(v) for _, v in versions), progress)
-    try:
-        _RunImporter(client, st, report, bar, artifacts).run_all(runs, exps)
-        if versions:
-            from mlops_jupyter.interop.mlflow_import_models import import_models
+    with msrc.quiet():
+        try:
+            _RunImporter(client, st, report, bar, artifacts).run_all(runs, exps)
+            if versions:
+                from mlops_jupyter.interop.mlflow_import_models import import_models
 
-            import_models(client, src, st, versions, report, bar, trust_pickle)
-    finally:
-        bar.close()
+                import_models(client, src, st, versions, report, bar, trust_pickle)
+        finally:
+            bar.close()
     report.seconds = time.perf_counter() - started
     return report
 

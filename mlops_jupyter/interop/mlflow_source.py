@@ -17,6 +17,8 @@ lazily (it costs about a second), only by the import/export commands.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -60,6 +62,27 @@ def load_mlflow() -> ModuleType:
             f"MLflow is not installed ({e}): pip install 'mlops-jupyter[mlflow]'"
         ) from None
     return mlflow
+
+
+def store_label(st: Any) -> str:
+    """How our store is named in reports (password hidden)."""
+    url = getattr(getattr(st, "config", None), "db_url", None)
+    return redact_url(url) if url else "this store"
+
+
+@contextmanager
+def quiet() -> Iterator[None]:
+    """No MLflow download bars inside our own progress bar (restored afterwards)."""
+    var = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+    old = os.environ.get(var)
+    os.environ[var] = "false"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(var, None)
+        else:
+            os.environ[var] = old
 
 
 def client(source: Source) -> Any:
