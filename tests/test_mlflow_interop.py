@@ -38,7 +38,8 @@ def _training() -> tuple[np.ndarray, np.ndarray]:
     return X, y
 
 
-def build_source(mlflow: Any, uri: str, workdir: Path, *, pickled: bool = True) -> dict[str, Any]:
+def build_source(mlflow: Any, uri: str, workdir: Path, *, pickled: bool = True,
+                 n_points: int = N_POINTS) -> dict[str, Any]:
     """An MLflow store as users make them: nested runs, a 10,000-point history,
     artifacts, a registered model with an alias (and one saved as a pickle)."""
     from mlflow import MlflowClient
@@ -57,8 +58,8 @@ def build_source(mlflow: Any, uri: str, workdir: Path, *, pickled: bool = True) 
                          tags={"mlflow.parentRunId": pid, "note": "ünïcode ✓"})
         rid = r.info.run_id
         c.log_batch(rid, params=[Param("C", str(C)), Param("penalty", "l2")])
-        points = [Metric("loss", 1.0 / (s + 1) + i, BASE_MS + 10 * s, s) for s in range(N_POINTS)]
-        points.append(Metric("loss", float("nan"), BASE_MS + 10 * N_POINTS, N_POINTS))
+        points = [Metric("loss", 1.0 / (s + 1) + i, BASE_MS + 10 * s, s) for s in range(n_points)]
+        points.append(Metric("loss", float("nan"), BASE_MS + 10 * n_points, n_points))
         for k in range(0, len(points), 1000):
             c.log_batch(rid, metrics=points[k:k + 1000])
         c.log_metric(rid, "auc", 0.8 + i / 10, timestamp=BASE_MS + 5, step=0)
@@ -93,7 +94,7 @@ def build_source(mlflow: Any, uri: str, workdir: Path, *, pickled: bool = True) 
     c.set_model_version_tag("churn", "1", "validated", "yes")
     c.set_registered_model_alias("churn", "production", "1")
     return {"uri": uri, "parent": pid, "children": children, "model": model, "X": X,
-            "experiment_id": eid}
+            "experiment_id": eid, "n_points": n_points}
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +131,7 @@ def assert_imported(src: dict[str, Any], *, check_model: bool = True) -> None:
             got = sorted((p.step, round(p.timestamp * 1000), p.value) for p in st.metric_history(rid, [key]))
             assert len(got) == len(want)
             assert all(g[:2] == w[:2] and _same_float(g[2], w[2]) for g, w in zip(got, want, strict=True))
-    assert len(st.metric_history(src["children"][0], ["loss"])) == N_POINTS + 1
+    assert len(st.metric_history(src["children"][0], ["loss"])) == src["n_points"] + 1
     arts = {a.name: st.read_artifact(src["children"][0], a.name) for a in st.list_artifacts(src["children"][0])}
     assert arts == {
         "notes/readme.txt": b"what this sweep was for\n",
@@ -266,7 +267,7 @@ def test_import_file_store(mlflow_mod: Any, mlops_home: Path, tmp_path: Path) ->
     import mlops_jupyter as mj
 
     folder = tmp_path / "mlruns"
-    src = build_source(mlflow_mod, str(folder), tmp_path, pickled=False)
+    src = build_source(mlflow_mod, str(folder), tmp_path, pickled=False, n_points=500)
     report = mj.import_mlflow(str(folder), progress=False)
     assert report.runs == 3, report.not_carried
     assert_imported(src)
@@ -277,7 +278,7 @@ def test_import_postgres_source(mlflow_mod: Any, mlops_home: Path, pg_url: str, 
     import mlops_jupyter as mj
 
     uri = pg_url.replace("postgresql+psycopg://", "postgresql://")  # as MLflow users write it
-    src = build_source(mlflow_mod, pg_url, tmp_path, pickled=False)
+    src = build_source(mlflow_mod, pg_url, tmp_path, pickled=False, n_points=500)
     src["uri"] = pg_url
     report = mj.import_mlflow(uri, progress=False)
     assert report.runs == 3, report.not_carried
