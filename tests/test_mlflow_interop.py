@@ -58,8 +58,9 @@ def build_source(mlflow: Any, uri: str, workdir: Path, *, pickled: bool = True,
                          tags={"mlflow.parentRunId": pid, "note": "ünïcode ✓"})
         rid = r.info.run_id
         c.log_batch(rid, params=[Param("C", str(C)), Param("penalty", "l2")])
-        points = [Metric("loss", 1.0 / (s + 1) + i, BASE_MS + 10 * s, s) for s in range(n_points)]
-        points.append(Metric("loss", float("nan"), BASE_MS + 10 * n_points, n_points))
+        n = n_points if i == 0 else 100  # one long history is the point; the other is short
+        points = [Metric("loss", 1.0 / (s + 1) + i, BASE_MS + 10 * s, s) for s in range(n)]
+        points.append(Metric("loss", float("nan"), BASE_MS + 10 * n, n))
         for k in range(0, len(points), 1000):
             c.log_batch(rid, metrics=points[k:k + 1000])
         c.log_metric(rid, "auc", 0.8 + i / 10, timestamp=BASE_MS + 5, step=0)
@@ -164,7 +165,7 @@ def test_import_sqlite_every_value_equal_and_twice_adds_nothing(sqlite_source: d
 
     report = mj.import_mlflow(sqlite_source["uri"], progress=False)
     assert report.runs == 3 and report.runs_present == 0
-    assert report.metric_points == 2 * (N_POINTS + 2)
+    assert report.metric_points == (N_POINTS + 2) + (100 + 2)
     assert report.model_versions == ["churn@v1"]
     assert "churn@production -> v1" in report.aliases
     assert_imported(sqlite_source)
@@ -283,3 +284,86 @@ def test_import_postgres_source(mlflow_mod: Any, mlops_home: Path, pg_url: str, 
     report = mj.import_mlflow(uri, progress=False)
     assert report.runs == 3, report.not_carried
     assert_imported(src)
+
+
+def test_interrupted_import_is_completed_not_duplicated(sqlite_source: dict[str, Any], mlops_home: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import mlops_jupyter as mj
+    from mlops_jupyter.store.sql import SqlStore
+
+    real_end = SqlStore.end_run
+    calls = {"n": 0}
+
+    def dying_end_run(self: Any, *args: Any, **kw: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:  # the kernel dies after the points landed, one run ended
+            raise KeyboardInterrupt
+        real_end(self, *args, **kw)
+
+    monkeypatch.setattr(SqlStore, "end_run", dying_end_run)
+    with pytest.raises(KeyboardInterrupt):
+        mj.import_mlflow(sqlite_source["uri"], models=[], progress=False)
+    monkeypatch.setattr(SqlStore, "end_run", real_end)
+    report = mj.import_mlflow(sqlite_source["uri"], models=["churn"], progress=False)
+    assert report.runs == 2 and report.runs_present == 1  # the two left half-done, completed
+    assert_imported(sqlite_source)  # every history exactly once, statuses and times right
+    assert _counts()[1] == (N_POINTS + 2) + (100 + 2) + 0
+
+
+def test_magics_import_and_export_in_a_kernel(sqlite_source: dict[str, Any], mlops_home: Path,
+                                             tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    import json
+    import sys
+
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    root = tmp_path_factory.mktemp("jupyter")
+    spec = root / "kernels" / "mlops-mlflow-test"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "mlops mlflow test", "language": "python",
+    }))
+    out = tmp_path / "exported" / "mlflow.db"
+    out.parent.mkdir()
+    cells = [
+        "%load_ext mlops_jupyter",
+        f"%mlops import mlflow sqlite:///{tmp_path / 'missing.db'}",
+        f"%mlops import mlflow {sqlite_source['uri']} --model churn",
+        f"%mlops export mlflow --to sqlite:///{out} --model churn",
+    ]
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_")}
+    env.update({"MLOPS_HOME": str(mlops_home), "JUPYTER_PATH": str(root)})
+    old = os.environ.get("JUPYTER_PATH")
+    os.environ["JUPYTER_PATH"] = str(root)
+    try:
+        client = nbclient.NotebookClient(nb, kernel_name="mlops-mlflow-test", allow_errors=True,
+                                         timeout=300, resources={"metadata": {"path": str(out.parent)}})
+        with client.setup_kernel(env=env):
+            for i in range(len(cells)):
+                client.execute_cell(nb.cells[i], i)
+    finally:
+        if old is None:
+            os.environ.pop("JUPYTER_PATH", None)
+        else:
+            os.environ["JUPYTER_PATH"] = old
+
+    def text(cell: Any) -> str:
+        parts = []
+        for o in cell.outputs:
+            data = o.get("data", {})
+            parts.append(o.get("text", "") + o.get("evalue", "") + str(data.get("text/html", "")))
+        return "".join(parts)
+
+    err = "".join(o.get("text", "") for o in nb.cells[1].outputs if o.get("name") == "stderr").strip()
+    assert err.startswith("UsageError: ") and "no MLflow database" in err, nb.cells[1].outputs
+    assert "\n" not in err and "Traceback" not in err
+    assert not [o for o in nb.cells[1].outputs if o.output_type == "error"]
+    assert "runs: 3 new" in text(nb.cells[2]), text(nb.cells[2])
+    assert not [o for o in nb.cells[3].outputs if o.output_type == "error"], text(nb.cells[3])
+    assert "model versions: 1 new" in text(nb.cells[3])
+    import mlops_jupyter as mj
+
+    assert mj.models.get("churn@production").version == 1

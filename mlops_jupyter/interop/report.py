@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
-@dataclass
+@dataclass(repr=False)
 class TransferReport:
     """Counts of what moved, what was already there, and one line per thing left behind."""
 
@@ -57,6 +57,12 @@ class TransferReport:
 
     def __str__(self) -> str:
         return "\n".join(self.lines())
+
+    def __repr__(self) -> str:
+        return (
+            f"<TransferReport {self.direction} {self.source} -> {self.target}: {self.runs} runs, "
+            f"{len(self.model_versions)} model versions, {len(self.not_carried)} not carried over>"
+        )
 
     def _repr_html_(self) -> str:
         from html import escape
