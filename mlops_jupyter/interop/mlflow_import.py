@@ -76,7 +76,7 @@ def import_mlflow(
     bar = _bar(len(runs) + sum(len(v) for _, v in versions), progress)
     with msrc.quiet():
         try:
-            _RunImporter(client, st, report, bar, artifacts).run_all(runs, exps)
+            _RunImporter(client, src.uri, st, report, bar, artifacts).run_all(runs, exps)
             if versions:
                 from mlops_jupyter.interop.mlflow_import_models import import_models
 
@@ -196,8 +196,8 @@ def _model_versions(client: Any, wanted: Sequence[str] | None, report: TransferR
 class _RunImporter:
     """Writes MLflow runs into the store, buffering metric points across runs."""
 
-    def __init__(self, client: Any, st: Any, report: TransferReport, bar: Any, artifacts: bool) -> None:
-        self.client, self.st, self.report, self.bar = client, st, report, bar
+    def __init__(self, client: Any, uri: str, st: Any, report: TransferReport, bar: Any, artifacts: bool) -> None:
+        self.client, self.uri, self.st, self.report, self.bar = client, uri, st, report, bar
         self.artifacts = artifacts
         self.pending: dict[str, list[tuple[str, float, int, float]]] = {}
         self.pending_points = 0
@@ -274,7 +274,7 @@ class _RunImporter:
             self.pending[rid] = points
             self.pending_points += len(points)
         if self.artifacts:
-            self._artifacts(info.run_id, rid)
+            self._artifacts(info, rid)
         status = _STATUS.get(info.status)
         end = (info.end_time or 0) / 1000.0 or None
         if status is None:  # RUNNING / SCHEDULED: nothing here will ever end them
@@ -294,12 +294,21 @@ class _RunImporter:
             self.st.end_run(rid, status, end, ended_by="import")
         self.to_end = []
 
-    def _artifacts(self, src_id: str, rid: str) -> None:
+    def _artifacts(self, info: Any, rid: str) -> None:
+        """Every artifact file of the run, read from its artifact URI (no extra run
+        lookup per run, which MLflow's client does for each listing)."""
+        import mlflow.artifacts as mart
+
+        src_id = info.run_id
         try:
-            if not self.client.list_artifacts(src_id):
+            if not info.artifact_uri or not mart.list_artifacts(
+                artifact_uri=info.artifact_uri, tracking_uri=self.uri,
+            ):
                 return
             with tempfile.TemporaryDirectory(prefix="mlops-mlflow-") as tmp:
-                root = Path(self.client.download_artifacts(src_id, "", tmp))
+                root = Path(mart.download_artifacts(
+                    artifact_uri=info.artifact_uri, dst_path=tmp, tracking_uri=self.uri,
+                ))
                 for f in sorted(p for p in root.rglob("*") if p.is_file()):
                     rel = f.relative_to(root).as_posix()
                     try:
