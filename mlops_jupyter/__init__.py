@@ -41,6 +41,8 @@ _LAZY: dict[str, str] = {
     "drift": "mlops_jupyter.monitoring.api:drift",
     "drift_history": "mlops_jupyter.monitoring.api:drift_history",
     "monitors": "mlops_jupyter.monitors:",
+    "import_mlflow": "mlops_jupyter.interop.mlflow_import:import_mlflow",
+    "export_mlflow": "mlops_jupyter.interop.mlflow_export:export_mlflow",
 }
 
 __all__ = ["__version__", "MlopsError", "load_ipython_extension", *_LAZY]

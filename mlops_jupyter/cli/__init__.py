@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "mlops_jupyter.cli.drift",
     "mlops_jupyter.cli.monitor",
     "mlops_jupyter.cli.access",
+    "mlops_jupyter.cli.interop",
 ]
 
 

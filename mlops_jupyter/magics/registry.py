@@ -32,6 +32,8 @@ VERB_MODULES: dict[str, str] = {
     "jobs": "mlops_jupyter.magics.jobs",
     "reproduce": "mlops_jupyter.magics.jobs",
     "sweep": "mlops_jupyter.magics.jobs",
+    "import": "mlops_jupyter.magics.interop",
+    "export": "mlops_jupyter.magics.interop",
 }
 
 

@@ -82,7 +82,9 @@ class SqlRuns(SqlCore):
 
     # -- runs -------------------------------------------------------------------------
     def create_run(self, *, experiment_id: str, name: str | None, **context: Any) -> Run:
-        run_id = uuid.uuid4().hex
+        # an imported run keeps its original id (MLflow's are 32-hex too), so a second
+        # import finds it instead of duplicating it
+        run_id = context.pop("run_id", None) or uuid.uuid4().hex
         now = context.pop("start_time", None) or time.time()
         params: Mapping[str, str] = context.pop("params", None) or {}
         tags: Mapping[str, str] = context.pop("tags", None) or {}
