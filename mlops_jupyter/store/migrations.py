@@ -27,9 +27,16 @@ def _v2_drift_reports(conn: Connection) -> None:
     schema.drift_reports.create(conn, checkfirst=True)
 
 
+def _v3_feature_repository(conn: Connection) -> None:
+    for table in (schema.feature_definitions, schema.feature_materializations,
+                  schema.feature_frame_columns):
+        table.create(conn, checkfirst=True)
+
+
 #: version -> step that upgrades a store from version-1 to version
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _v2_drift_reports,
+    3: _v3_feature_repository,
 }
 
 
