@@ -11,12 +11,15 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+import threading
 from pathlib import Path
 
 from mlops_jupyter.errors import UsageError
 from mlops_jupyter.features.definition import FeatureView
 
 FOLDER = "features"
+_LOADED: dict[tuple[tuple[str, str], ...], dict[str, FeatureView]] = {}
+_LOCK = threading.Lock()
 
 
 def project_root(start: str | os.PathLike[str] | None = None) -> Path:
@@ -74,6 +77,14 @@ def load_views(root: Path, only: str | os.PathLike[str] | None = None) -> dict[s
                 + (", ".join(f"{FOLDER}/{p.name}" for p in files) or f"none under {root / FOLDER}")
             )
         files = match
+    # the same file contents are not executed again (a server computing raw inputs
+    # calls this per request); any edit, even of the same size, is a new key
+    from blake3 import blake3
+
+    key = tuple((str(p), blake3(p.read_bytes()).hexdigest()) for p in files)
+    with _LOCK:
+        if key in _LOADED:
+            return dict(_LOADED[key])
     views: dict[str, FeatureView] = {}
     for path in files:
         rel = f"{FOLDER}/{path.name}"
@@ -83,7 +94,11 @@ def load_views(root: Path, only: str | os.PathLike[str] | None = None) -> dict[s
                     f"feature view {v.name!r} is defined twice: in {views[v.name].path} and {rel}"
                 )
             views[v.name] = FeatureView(**{**v.__dict__, "path": rel})
-    return views
+    with _LOCK:
+        _LOADED[key] = views
+        while len(_LOADED) > 8:
+            _LOADED.pop(next(iter(_LOADED)))
+    return dict(views)
 
 
 def _load_file(path: Path) -> list[FeatureView]:

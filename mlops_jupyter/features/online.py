@@ -121,11 +121,11 @@ def compute_features(model_ref: str, raw: Any, keys: Any = None, root: Any = Non
         raise ValidationError("raw must be an object: feature view name -> list of source rows",
                               violations=[{"loc": ["raw"], "msg": "expected an object"}])
     wanted = {p.definition.view for p in parts}
-    unknown = sorted(str(k)[:64] for k in raw if k not in wanted)
+    unknown = [k for k in raw if k not in wanted]  # never echoed: request text
     if unknown or set(raw) != wanted:
         raise ValidationError(
             f"raw must give source rows for exactly the views {sorted(wanted)}",
-            violations=[{"loc": ["raw", k], "msg": "unknown view"} for k in unknown[:5]]
+            violations=([{"loc": ["raw"], "msg": f"{len(unknown)} unknown view name(s)"}] if unknown else [])
             + [{"loc": ["raw", v], "msg": "field required"} for v in sorted(wanted - set(raw))],
         )
     from mlops_jupyter.features import loader
@@ -144,7 +144,13 @@ def compute_features(model_ref: str, raw: Any, keys: Any = None, root: Any = Non
             )
         for c in (fv.timestamp,) + ((fv.created,) if fv.created else ()):
             if c in df.columns and not pd.api.types.is_datetime64_any_dtype(df[c].dtype):
-                df[c] = pd.to_datetime(df[c], utc=True, errors="coerce").dt.tz_localize(None)
+                try:
+                    df[c] = pd.to_datetime(df[c], utc=True, format="ISO8601").dt.tz_localize(None)
+                except (ValueError, TypeError):
+                    raise ValidationError(
+                        f"raw.{d.view}: column {c!r} must hold ISO 8601 times",
+                        violations=[{"loc": ["raw", d.view, c], "msg": "expected ISO 8601 text"}],
+                    ) from None
         inputs[d.view] = df
         computed[d.view] = repo.compute(fv, df)
     ent_cols = sorted({p.definition.spec["entity"] for p in parts})

@@ -263,6 +263,10 @@ def create_app(
         result = await run_in_threadpool(pred.predict, name, ref, body)
         return JSONResponse(result.to_dict(), headers={"X-Model-Version": f"{result.model}@v{result.version}"})
 
+    # --- feature-repository routes (issue 14); all their logic is in serving/features.py ---
+    from mlops_jupyter.serving.features import add_feature_routes
+
+    add_feature_routes(app, pred, protected)
     return app
 
 
