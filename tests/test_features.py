@@ -319,3 +319,24 @@ def test_catalogue_html_escapes_user_text(project: Path) -> None:
     assert "mean" in html and "never" in html  # flags is not materialised yet
     html = mj.features.catalogue("<b>")._repr_html_()
     assert "<b>" not in html.split("</b>", 1)[1]
+
+
+def test_cli_apply_list_show_materialize(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from mlops_jupyter.cli import main
+
+    assert main(["features", "apply"]) == 0
+    assert "new       customer_stats v1" in capsys.readouterr().out
+    assert main(["features", "materialize", "customer_stats"]) == 0
+    assert "over events@v1" in capsys.readouterr().out
+    assert main(["features", "list", "--search", "running"]) == 0
+    out = capsys.readouterr().out
+    assert "n_events" not in out  # "running" is in no description (it is "events so far")
+    assert main(["features", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "n_events" in out and "spend" in out and "big" in out
+    assert main(["features", "show", "customer_stats"]) == 0
+    out = capsys.readouterr().out
+    assert "entity customer_id" in out and "features/customers.py" in out
+    assert main(["features", "show", "ghost"]) == 2
+    assert "no feature view 'ghost'; applied views: customer_stats, flags" in capsys.readouterr().err
+    assert main(["features"]) == 2
