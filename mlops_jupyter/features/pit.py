@@ -54,9 +54,18 @@ class SortedFeatures:
     times: np.ndarray  # int64 ns, sorted within each key
     columns: dict[str, Any]  # feature name -> array-like (numpy or extension array)
     uniques: Any = None  # for non-numeric keys: the sorted distinct keys (pd.Index)
+    _blocks: tuple[np.ndarray, np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self.keys)
+
+    def blocks(self) -> tuple[np.ndarray, np.ndarray]:
+        """(distinct keys, start of each key's block + the end), computed once."""
+        if self._blocks is None:
+            cut = np.flatnonzero(self.keys[1:] != self.keys[:-1]) + 1
+            first = np.concatenate(([0], cut)).astype(np.int64)
+            self._blocks = (self.keys[first], np.concatenate((first, [len(self.keys)])))
+        return self._blocks
 
 
 def sort_features(df: pd.DataFrame, entity: str, timestamp: str, created: str | None = None) -> pd.DataFrame:
@@ -129,12 +138,19 @@ def lookup(sf: SortedFeatures, keys: Any, times: np.ndarray, ttl_ns: int | None 
             f"the entity key holds {lk.dtype} values but the view's keys are numbers: "
             "convert one side so both have the same type"
         )
-    lo = np.searchsorted(sf.keys, lk, side="left")
-    hi = np.searchsorted(sf.keys, lk, side="right")
-    start = lo.copy()
     n = len(sf.times)
-    if n == 0:
+    if n == 0 or len(lk) == 0:
         return np.full(len(lk), -1, dtype=np.int64)
+    # queries in key order: the searches below then walk memory forwards, not at random
+    order = np.argsort(lk, kind="stable")
+    lk, times = lk[order], times[order]
+    ukeys, starts = sf.blocks()
+    pos = np.searchsorted(ukeys, lk)  # among distinct keys: a small, cache-friendly array
+    pos_c = np.minimum(pos, len(ukeys) - 1)
+    known = ukeys[pos_c] == lk
+    lo = np.where(known, starts[pos_c], 0)
+    hi = np.where(known, starts[pos_c + 1], 0)
+    start = lo.copy()
     # binary search in every block at once: first row with time > t
     active = np.flatnonzero(lo < hi)
     a_lo, a_hi, a_t = lo[active], hi[active], times[active]
@@ -154,7 +170,9 @@ def lookup(sf: SortedFeatures, keys: Any, times: np.ndarray, ttl_ns: int | None 
         age = times - sf.times[np.where(found, idx, 0)]
         found &= age <= ttl_ns
     idx[~found] = -1
-    return idx
+    out = np.empty_like(idx)
+    out[order] = idx
+    return out
 
 
 def gather(sf: SortedFeatures, idx: np.ndarray, names: list[str]) -> dict[str, Any]:
