@@ -340,3 +340,24 @@ def test_cli_apply_list_show_materialize(project: Path, capsys: pytest.CaptureFi
     assert main(["features", "show", "ghost"]) == 2
     assert "no feature view 'ghost'; applied views: customer_stats, flags" in capsys.readouterr().err
     assert main(["features"]) == 2
+
+
+@pytest.mark.slow
+def test_train_template_with_features(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from mlops_jupyter.cli import main
+
+    mj.features.apply()
+    rng = np.random.default_rng(3)
+    ents = pd.DataFrame({"customer_id": rng.integers(1, 3, 60),
+                         "ts": [t(float(d)) for d in rng.uniform(1, 9, 60)]})
+    ents["label"] = (ents["customer_id"] == 1).astype(int)
+    mj.datasets.add(ents, name="labels")
+    code = main(["run", "train", "--no-progress", "-p", "dataset=labels", "-p", "target=label",
+                 "-p", "features=customer_stats:spend,customer_stats:n_events", "-p", "model=linear",
+                 "-p", "model_name=churn"])
+    out = capsys.readouterr()
+    assert code == 0, out.out + out.err
+    assert "churn@v1" in out.out and mj.datasets.get("labels-features").version == 1
+    feats = mj.features.model_features("churn@v1")
+    assert [f["ref"] for f in feats] == ["customer_stats@v1:n_events", "customer_stats@v1:spend"]
+    assert [c.name for c in mj.models.get("churn@v1").input_signature.columns] == ["spend", "n_events"]
