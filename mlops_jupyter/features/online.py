@@ -23,7 +23,6 @@ from mlops_jupyter.features.training import model_features
 if TYPE_CHECKING:
     import pandas as pd
 
-_FAR_FUTURE = np.iinfo(np.int64).max
 MAX_KEYS = 10_000
 
 
@@ -86,36 +85,56 @@ def _keys_frame(keys: Any, columns: list[str]) -> pd.DataFrame:
     return df
 
 
-def _latest_values(sf: Any, keys: Any, names: list[str]) -> dict[str, Any]:
-    idx = lookup(sf, keys, np.full(len(keys), _FAR_FUTURE, dtype=np.int64))
+def at_ns(at: Any) -> int:
+    """A point in time as UTC nanoseconds (default: now), like the training frame's times."""
+    import pandas as pd
+
+    if at is None:
+        return pd.Timestamp.now(tz="UTC").value
+    try:
+        ts = pd.Timestamp(at)
+    except (ValueError, TypeError):
+        raise UsageError(f"at must be a time (datetime or ISO 8601 text), got {at!r}") from None
+    return (ts.tz_convert("UTC") if ts.tzinfo else ts).value
+
+
+def _latest_values(sf: Any, keys: Any, names: list[str], spec: dict[str, Any], at: int) -> dict[str, Any]:
+    """Each key's latest values at time ``at``; the view's TTL applies as in training."""
+    ttl = spec.get("ttl_seconds")
+    idx = lookup(sf, keys, np.full(len(keys), at, dtype=np.int64),
+                 None if not ttl else int(round(float(ttl) * 1e9)))
     return gather(sf, idx, names)
 
 
-def lookup_features(model_ref: str, keys: Any) -> pd.DataFrame:
+def lookup_features(model_ref: str, keys: Any, at: Any = None) -> pd.DataFrame:
     """The model's feature columns for ``keys``: each key's latest materialised values
-    (of the definition versions the model was trained on). Unknown keys give missing
-    values."""
+    at ``at`` (default: now; a view's TTL applies, as in training) of the definition
+    versions the model was trained on. Unknown keys give missing values."""
     import pandas as pd
 
+    when = at_ns(at)
     parts = _parts(model_ref)
     kf = _keys_frame(keys, sorted({p.definition.spec["entity"] for p in parts}))
     cols: dict[str, Any] = {}
     for p in parts:
         spec = p.definition.spec
         sf = repo.sorted_features(_latest_materialization(p.definition).dataset_version_id, spec)
-        vals = _latest_values(sf, kf[spec["entity"]].to_numpy(), [f for f, _ in p.features])
+        vals = _latest_values(sf, kf[spec["entity"]].to_numpy(), [f for f, _ in p.features], spec, when)
         for f, col in p.features:
             cols[col] = vals[f]
     return pd.DataFrame(cols).reset_index(drop=True)
 
 
-def compute_features(model_ref: str, raw: Any, keys: Any = None, root: Any = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def compute_features(
+    model_ref: str, raw: Any, keys: Any = None, root: Any = None, at: Any = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(keys, feature columns) computed from raw source rows by the definition code the
     model was trained on. ``raw``: view name -> rows (records or a DataFrame) of that
     view's source. Without ``keys``, one row per distinct key of the raw rows, in order
-    of first appearance."""
+    of first appearance. Values are each key's latest at ``at`` (default: now)."""
     import pandas as pd
 
+    when = at_ns(at)
     parts = _parts(model_ref)
     if not isinstance(raw, dict) or not raw:
         raise ValidationError("raw must be an object: feature view name -> list of source rows",
@@ -167,7 +186,7 @@ def compute_features(model_ref: str, raw: Any, keys: Any = None, root: Any = Non
         spec = p.definition.spec
         out = computed[p.definition.view]
         sf = prepare(out, spec["entity"], spec["timestamp"], [f for f, _ in p.features])
-        vals = _latest_values(sf, kf[spec["entity"]].to_numpy(), [f for f, _ in p.features])
+        vals = _latest_values(sf, kf[spec["entity"]].to_numpy(), [f for f, _ in p.features], spec, when)
         for f, col in p.features:
             cols[col] = vals[f]
     return kf.reset_index(drop=True), pd.DataFrame(cols)

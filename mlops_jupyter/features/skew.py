@@ -69,7 +69,7 @@ def _compare(a: Any, b: Any, rtol: float) -> tuple[int, int, float | None]:
 
 def skew_check(
     model: str, *, sample: int = 100, seed: int = 0, served: Any = None, raw: bool = True,
-    rtol: float = 1e-9, root: Any = None,
+    rtol: float = 1e-9, root: Any = None, at: Any = None,
 ) -> SkewReport:
     """Compare, for ``sample`` keys drawn from the model's materialised features:
 
@@ -77,9 +77,10 @@ def skew_check(
     - ``raw``: the values computed from those keys' source rows by the same definition
       code (what serving by raw inputs uses);
     - ``served``: optionally, a callable ``keys_frame -> feature frame`` (e.g. asking a
-      running server's ``/v1/features/.../values`` route);
+      running server's ``/v1/features/.../values`` route, which answers as of now);
 
-    each against the offline point-in-time values at the latest time.
+    each against the offline point-in-time values, all at time ``at`` (default: now;
+    the views' TTLs apply everywhere alike).
     """
     import pandas as pd
 
@@ -98,11 +99,12 @@ def skew_check(
     keys = pool[rng.permutation(len(pool))[:sample]] if len(pool) else pool
     ents = pd.DataFrame({e: keys for e in {p.definition.spec["entity"] for p in parts}})
     now_col = "__skew_time__"
-    ents[now_col] = pd.Timestamp.max.floor("s")
+    when = online.at_ns(at)
+    ents[now_col] = pd.Timestamp(when)
     refs = [f"{p.definition.view}@v{p.definition.version}:{f}" for p in parts for f, _ in p.features]
     offline = training_frame(ents, refs, timestamp=now_col, name=None, full_names=True, root=root)
     cols = [(p.definition.view, f, col) for p in parts for f, col in p.features]
-    paths: dict[str, pd.DataFrame] = {"lookup": online.lookup_features(model, ents[[ent]])}
+    paths: dict[str, pd.DataFrame] = {"lookup": online.lookup_features(model, ents[[ent]], at=when)}
     if raw:
         source_rows = {}
         for p in parts:
@@ -111,7 +113,7 @@ def skew_check(
             full = repo.read_frame(src) if src.kind == "dataframe" else datasets.load(src, as_frame=True)
             e = d.spec["entity"]
             source_rows[d.view] = full[full[e].isin(list(keys))] if e in full.columns else full
-        paths["raw"] = online.compute_features(model, source_rows, keys=ents[[ent]], root=root)[1]
+        paths["raw"] = online.compute_features(model, source_rows, keys=ents[[ent]], root=root, at=when)[1]
     if served is not None:
         paths["served"] = served(ents[[ent]])
     rows = []
