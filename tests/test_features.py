@@ -139,7 +139,7 @@ def reference_asof(feat: pd.DataFrame, ent: pd.DataFrame, ttl: pd.Timedelta | No
 
 
 @pytest.mark.parametrize("seed", range(6))
-@pytest.mark.parametrize("keys", ["int", "str"])
+@pytest.mark.parametrize("keys", ["int", "str", "wide"])
 def test_asof_matches_row_by_row_reference(seed: int, keys: str) -> None:
     rng = np.random.default_rng(seed)
     n = 300
@@ -149,6 +149,14 @@ def test_asof_matches_row_by_row_reference(seed: int, keys: str) -> None:
     })
     ent = pd.DataFrame({"k": rng.integers(0, 15, 200),
                         "ts": T0 + pd.to_timedelta(rng.integers(-2, 45, 200), unit="D")})
+    if keys == "wide":  # 250 years x 12 keys overflows 1 ns composites: coarser quanta
+        base = pd.Timestamp("1700-01-01").value
+        span = pd.Timestamp("1950-01-01").value - base
+        pick = rng.integers(0, span, 40)  # shared instants (ties), then 0-3 ns apart
+        feat["ts"] = pd.to_datetime(base + rng.choice(pick, n) + rng.integers(0, 4, n))
+        ent["ts"] = pd.to_datetime(base + rng.choice(pick, 200) + rng.integers(-2, 5, 200))
+        sf = pit.prepare(pit.sort_features(feat, "k", "ts"), "k", "ts", ["v"])
+        assert sf.index().q > 1
     if keys == "str":
         feat["k"], ent["k"] = "c" + feat["k"].astype(str), "c" + ent["k"].astype(str)
     srt = pit.sort_features(feat, "k", "ts")

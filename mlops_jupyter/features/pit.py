@@ -54,18 +54,41 @@ class SortedFeatures:
     times: np.ndarray  # int64 ns, sorted within each key
     columns: dict[str, Any]  # feature name -> array-like (numpy or extension array)
     uniques: Any = None  # for non-numeric keys: the sorted distinct keys (pd.Index)
-    _blocks: tuple[np.ndarray, np.ndarray] | None = None
+    _index: _Index | None = None
 
     def __len__(self) -> int:
         return len(self.keys)
 
-    def blocks(self) -> tuple[np.ndarray, np.ndarray]:
-        """(distinct keys, start of each key's block + the end), computed once."""
-        if self._blocks is None:
-            cut = np.flatnonzero(self.keys[1:] != self.keys[:-1]) + 1
-            first = np.concatenate(([0], cut)).astype(np.int64)
-            self._blocks = (self.keys[first], np.concatenate((first, [len(self.keys)])))
-        return self._blocks
+    def index(self) -> _Index:
+        """The search index (distinct keys, block starts, composite keys), built once."""
+        if self._index is None:
+            self._index = _Index.build(self.keys, self.times)
+        return self._index
+
+
+@dataclass
+class _Index:
+    ukeys: np.ndarray  # distinct keys, ascending
+    starts: np.ndarray  # first row of each key's block
+    composite: np.ndarray  # block * width + (time - tmin) // q, ascending
+    tmin: int
+    q: int
+    width: int
+
+    @classmethod
+    def build(cls, keys: np.ndarray, times: np.ndarray) -> _Index:
+        n = len(keys)
+        change = np.empty(n, dtype=bool)
+        change[:1] = True
+        np.not_equal(keys[1:], keys[:-1], out=change[1:])
+        first = np.flatnonzero(change)
+        block = np.cumsum(change, dtype=np.int64) - 1
+        tmin, tmax = (int(times.min()), int(times.max())) if n else (0, 0)
+        # blocks x (span + 2) quanta must stay below 2**62
+        q = max(1, -(-(tmax - tmin + 2) * max(len(first), 1) // (1 << 62)))
+        width = (tmax - tmin) // q + 2
+        return cls(keys[first], first.astype(np.int64), block * width + (times - tmin) // q,
+                   tmin, q, width)
 
 
 def sort_features(df: pd.DataFrame, entity: str, timestamp: str, created: str | None = None) -> pd.DataFrame:
@@ -123,8 +146,7 @@ def _numeric(a: np.ndarray) -> bool:
     return a.dtype.kind in "iufb"
 
 
-def lookup(sf: SortedFeatures, keys: Any, times: np.ndarray, ttl_ns: int | None = None) -> np.ndarray:
-    """For each (key, time): the index of the feature row to use, or -1 for none."""
+def _query_keys(sf: SortedFeatures, keys: Any) -> np.ndarray:
     lk = np.asarray(keys)
     if sf.uniques is not None:
         if _numeric(lk) and len(sf.uniques) and not _numeric(np.asarray(sf.uniques)):
@@ -132,46 +154,92 @@ def lookup(sf: SortedFeatures, keys: Any, times: np.ndarray, ttl_ns: int | None 
                 f"the entity key holds {lk.dtype} values but the view's keys are text: "
                 "convert one side so both have the same type"
             )
-        lk = sf.uniques.get_indexer(lk).astype(np.int64)  # -1: unknown key, an empty block
-    elif not _numeric(lk):
+        return sf.uniques.get_indexer(lk).astype(np.int64)  # -1: unknown key, an empty block
+    if not _numeric(lk):
         raise UsageError(
             f"the entity key holds {lk.dtype} values but the view's keys are numbers: "
             "convert one side so both have the same type"
         )
-    n = len(sf.times)
-    if n == 0 or len(lk) == 0:
-        return np.full(len(lk), -1, dtype=np.int64)
-    # queries in key order: the searches below then walk memory forwards, not at random
-    order = np.argsort(lk, kind="stable")
-    lk, times = lk[order], times[order]
-    ukeys, starts = sf.blocks()
-    pos = np.searchsorted(ukeys, lk)  # among distinct keys: a small, cache-friendly array
-    pos_c = np.minimum(pos, len(ukeys) - 1)
-    known = ukeys[pos_c] == lk
-    lo = np.where(known, starts[pos_c], 0)
-    hi = np.where(known, starts[pos_c + 1], 0)
-    start = lo.copy()
-    # binary search in every block at once: first row with time > t
-    active = np.flatnonzero(lo < hi)
-    a_lo, a_hi, a_t = lo[active], hi[active], times[active]
-    while len(active):
-        mid = (a_lo + a_hi) >> 1
-        right = sf.times[mid] <= a_t
-        a_lo = np.where(right, mid + 1, a_lo)
-        a_hi = np.where(right, a_hi, mid)
-        lo[active] = a_lo
-        hi[active] = a_hi
-        still = a_lo < a_hi
-        if not still.all():
-            active, a_lo, a_hi, a_t = active[still], a_lo[still], a_hi[still], a_t[still]
-    idx = lo - 1
-    found = idx >= start
+    return lk
+
+
+def lookup_sorted(
+    sf: SortedFeatures, keys: Any, times: np.ndarray, ttl_ns: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(idx, order): ``idx[i]`` is the feature row for query ``order[i]`` (-1: none).
+
+    Queries are answered in (key, time) order, so ``idx`` ascends and every array is
+    walked forwards. Each (key, time) becomes one int64, ``block * W + quantised time``
+    (the quantum is 1 ns unless keys x time span would overflow), found by a single
+    ``searchsorted``; rows sharing the query's quantum are then checked exactly."""
+    lk = _query_keys(sf, keys)
+    m = len(lk)
+    if len(sf.times) == 0 or m == 0:
+        return np.full(m, -1, dtype=np.int64), np.arange(m)
+    ix = sf.index()
+    pos = np.searchsorted(ix.ukeys, lk)
+    pos_c = np.minimum(pos, len(ix.ukeys) - 1)
+    known = ix.ukeys[pos_c] == lk
+    times = np.asarray(times, dtype=np.int64)
+    qt = np.clip((times - ix.tmin) // ix.q, -1, ix.width - 1)
+    qt[times == np.iinfo(np.int64).min] = -1  # NaT: before everything
+    comp = pos_c * ix.width + qt
+    order = np.argsort(np.where(known, comp, -1), kind="stable")
+    comp, times, known, pos_c = comp[order], times[order], known[order], pos_c[order]
+    idx = np.searchsorted(ix.composite, comp, side="right") - 1
+    start = ix.starts[pos_c]
+    found = known & (idx >= start)
+    # same quantum, later time: step back (only when the quantum is coarser than 1 ns)
+    if ix.q > 1:
+        act = np.flatnonzero(found)
+        act = act[sf.times[idx[act]] > times[act]]
+        while len(act):
+            idx[act] -= 1
+            ok = idx[act] >= start[act]
+            found[act[~ok]] = False
+            act = act[ok]
+            act = act[sf.times[idx[act]] > times[act]]
     if ttl_ns is not None:
         age = times - sf.times[np.where(found, idx, 0)]
         found &= age <= ttl_ns
     idx[~found] = -1
+    return idx, order
+
+
+def lookup(sf: SortedFeatures, keys: Any, times: np.ndarray, ttl_ns: int | None = None) -> np.ndarray:
+    """For each (key, time), in the given order: the feature row to use, or -1."""
+    idx, order = lookup_sorted(sf, keys, times, ttl_ns)
     out = np.empty_like(idx)
     out[order] = idx
+    return out
+
+
+def join(
+    sf: SortedFeatures, keys: Any, times: np.ndarray, names: list[str], ttl_ns: int | None = None,
+) -> dict[str, Any]:
+    """Feature values for each (key, time), in the given order (missing: NaN/NaT/None)."""
+    idx, order = lookup_sorted(sf, keys, times, ttl_ns)
+    missing = idx < 0
+    safe = np.where(missing, 0, idx)
+    inv = None
+    out = {}
+    for f in names:
+        col = sf.columns[f]
+        arr = col.to_numpy() if hasattr(col, "to_numpy") and getattr(col.dtype, "kind", "") == "f" else col
+        if isinstance(arr, np.ndarray) and arr.dtype == np.float64:
+            vals = arr[safe]  # ascending positions: a forward walk
+            vals[missing] = np.nan
+            res = np.empty_like(vals)
+            res[order] = vals
+            out[f] = res
+        else:
+            import pandas as pd
+
+            if inv is None:
+                inv = np.empty_like(order)
+                inv[order] = np.arange(len(order))
+            vals = pd.api.extensions.take(col, idx, allow_fill=True)
+            out[f] = pd.api.extensions.take(vals, inv)
     return out
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from mlops_jupyter.errors import UsageError
 from mlops_jupyter.features import repository as repo
 from mlops_jupyter.features.definition import parse_ttl
-from mlops_jupyter.features.pit import gather, lookup, times_ns
+from mlops_jupyter.features.pit import join, times_ns
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -148,8 +148,8 @@ def training_frame(
                 )
         lt = times_ns(entities[ts], f"the entity frame's column {ts!r}")
         sf = repo.sorted_features(p.materialization.dataset_version_id, spec)
-        idx = lookup(sf, entities[ent].to_numpy(), lt, _ttl_for(ttl, p.definition.view, spec))
-        for f, values in gather(sf, idx, p.features).items():
+        joined = join(sf, entities[ent].to_numpy(), lt, p.features, _ttl_for(ttl, p.definition.view, spec))
+        for f, values in joined.items():
             col = f"{p.definition.view}{SEP}{f}" if full_names else f
             if col in columns or col in entities.columns:
                 raise UsageError(
