@@ -369,3 +369,17 @@ def test_train_template_with_features(project: Path, capsys: pytest.CaptureFixtu
     feats = mj.features.model_features("churn@v1")
     assert [f["ref"] for f in feats] == ["customer_stats@v1:n_events", "customer_stats@v1:spend"]
     assert [c.name for c in mj.models.get("churn@v1").input_signature.columns] == ["spend", "n_events"]
+
+
+def test_odd_entity_frames(project: Path) -> None:
+    mj.features.apply()
+    ent = entity_frame()
+    dup = ent.set_index(pd.Index([7] * len(ent)))  # duplicate index labels are kept as given
+    frame = mj.features.training_frame(dup, ["customer_stats:spend"], name=None)
+    assert frame.index.tolist() == [7] * len(ent) and frame["spend"].iloc[2] == 20.0
+    empty = mj.features.training_frame(ent.iloc[:0], ["customer_stats:spend"], name=None)
+    assert len(empty) == 0 and "spend" in empty.columns
+    nat = ent.copy()
+    nat.loc[2, "ts"] = pd.NaT  # no time, no value (never a match)
+    frame = mj.features.training_frame(nat, ["customer_stats:spend"], name=None)
+    assert np.isnan(frame["spend"].iloc[2]) and frame["spend"].iloc[3] == 30.0
