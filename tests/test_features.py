@@ -244,6 +244,10 @@ def test_changed_definition_invalidates_only_its_materialisations(project: Path)
     # a new source version is a new materialisation of both
     mj.datasets.add(pd.concat([events(), events().assign(customer_id=9)]), name="events")
     assert not mj.features.materialize("flags").reused
+    # the old version's code is gone: over the new source it cannot be computed, and says so
+    with pytest.raises(UsageError, match="v1 was never materialised over events@v2.*latest version \\(v2\\)"):
+        mj.features.materialize("customer_stats", version=1)
+    assert mj.features.materialize("customer_stats", version=1, source="events@v1").reused
 
 
 def test_code_edited_but_not_applied_is_refused(project: Path) -> None:

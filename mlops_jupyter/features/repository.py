@@ -199,7 +199,7 @@ def materialize(
         if found.definition_id != d.id:  # same code applied again later: share the result
             found = st.record_materialization(d.id, src.id, found.dataset_version_id, found.rows or 0)
         return _result(st, d, src.ref, found, reused=True)
-    fv = _code_for(d, root)
+    fv = _code_for(d, root, src.ref)
     raw = datasets.load(src, as_frame=src.kind == FILE)
     out = compute(fv, raw)
     dv = datasets.add(
@@ -219,7 +219,7 @@ def _result(st: Any, d: Any, src_ref: str, rec: Any, reused: bool) -> Materializ
     )
 
 
-def _code_for(d: FeatureDefinitionRecord, root: Any) -> FeatureView:
+def _code_for(d: FeatureDefinitionRecord, root: Any, src_ref: str) -> FeatureView:
     """The project's code for definition ``d``: refused when the file now differs (the
     stored result must be what that definition version computes)."""
     views = loader.load_views(loader.project_root(root))
@@ -227,9 +227,16 @@ def _code_for(d: FeatureDefinitionRecord, root: Any) -> FeatureView:
     if fv is None:
         raise UsageError(
             f"feature view {d.view!r} v{d.version} is not defined in features/ any more, and "
-            "was never materialised over this source version"
+            f"was never materialised over {src_ref}"
         )
     if fv.digest() != d.digest:
+        latest = _latest(_store(), d.view)
+        if latest is not None and latest.version != d.version:
+            raise UsageError(
+                f"feature view {d.view!r} v{d.version} was never materialised over {src_ref}, "
+                f"and features/ no longer holds its code: use the latest version (v{latest.version}) "
+                "or a source version it was computed over"
+            )
         raise UsageError(
             f"the code of feature view {d.view!r} differs from its applied version v{d.version}: "
             "run mj.features.apply() (or `mlops features apply`) first"
