@@ -94,33 +94,32 @@ class _Index:
 def sort_features(df: pd.DataFrame, entity: str, timestamp: str, created: str | None = None) -> pd.DataFrame:
     """The rows in join order: (key, time, created) ascending, stable, so ties keep the
     function's own order. Rows without a key or a time are dropped (they can never match)."""
+    import pandas as pd
+
     times = times_ns(df[timestamp], f"column {timestamp!r} returned by the view")
     keep = (times != np.iinfo(np.int64).min) & df[entity].notna().to_numpy()
     if not keep.all():
         df = df.loc[keep]
         times = times[keep]
-    order_cols = [times]
-    if created is not None:
-        c = df[created]
-        import pandas as pd
-
-        if pd.api.types.is_datetime64_any_dtype(c.dtype):
-            c = pd.Series(times_ns(c, f"column {created!r}"), index=c.index)
-        order_cols.insert(0, c.to_numpy())
-    keys = df[entity].to_numpy()
-    if not _numeric(keys):
-        keys = np.asarray(pd_factorize_sorted(keys))
-    order = np.lexsort([*order_cols, keys])  # last array is the primary key
-    out = df.iloc[order].reset_index(drop=True)
-    out[timestamp] = times[order].view("datetime64[ns]")
-    return out
-
-
-def pd_factorize_sorted(values: np.ndarray) -> np.ndarray:
-    import pandas as pd
-
-    codes, _ = pd.factorize(values, sort=True)
-    return codes
+    codes, uniq = pd.factorize(df[entity].to_numpy(), sort=True)
+    codes = codes.astype(np.int64)
+    tmin = int(times.min()) if len(times) else 0
+    width = (int(times.max()) - tmin + 1) if len(times) else 1
+    if created is None and len(uniq) * width < (1 << 62):
+        # one int64 per row, one stable sort: about 3x faster than lexsort on two keys
+        order = np.argsort(codes * width + (times - tmin), kind="stable")
+    else:
+        order_cols = [times]
+        if created is not None:
+            c = df[created]
+            if pd.api.types.is_datetime64_any_dtype(c.dtype):
+                c = pd.Series(times_ns(c, f"column {created!r}"), index=c.index)
+            order_cols.insert(0, c.to_numpy())
+        order = np.lexsort([*order_cols, codes])  # last array is the primary key
+    cols = {c: (times[order].view("datetime64[ns]") if c == timestamp else df[c].to_numpy()[order]
+                if isinstance(df[c].dtype, np.dtype) else df[c].array.take(order))
+            for c in df.columns}
+    return pd.DataFrame(cols)
 
 
 def prepare(df: pd.DataFrame, entity: str, timestamp: str, features: list[str]) -> SortedFeatures:
