@@ -139,7 +139,7 @@ def reference_asof(feat: pd.DataFrame, ent: pd.DataFrame, ttl: pd.Timedelta | No
 
 
 @pytest.mark.parametrize("seed", range(6))
-@pytest.mark.parametrize("keys", ["int", "str", "wide"])
+@pytest.mark.parametrize("keys", ["int", "str", "wide", "sparse"])
 def test_asof_matches_row_by_row_reference(seed: int, keys: str) -> None:
     rng = np.random.default_rng(seed)
     n = 300
@@ -159,6 +159,9 @@ def test_asof_matches_row_by_row_reference(seed: int, keys: str) -> None:
         assert sf.index().q > 1
     if keys == "str":
         feat["k"], ent["k"] = "c" + feat["k"].astype(str), "c" + ent["k"].astype(str)
+    if keys == "sparse":  # ids too spread for a lookup table: binary search among keys
+        feat["k"], ent["k"] = feat["k"] * 10**12 - 5, ent["k"] * 10**12 - 5
+        assert pit.prepare(pit.sort_features(feat, "k", "ts"), "k", "ts", ["v"]).index().table is None
     srt = pit.sort_features(feat, "k", "ts")
     sf = pit.prepare(srt, "k", "ts", ["v"])
     for ttl in (None, pd.Timedelta(days=5)):

@@ -75,6 +75,20 @@ class _Index:
     q: int
     width: int
 
+    table: np.ndarray | None = None  # dense integer keys: key - ukeys[0] -> block (-1: none)
+
+    def blocks_of(self, lk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(block of each key, clipped; whether the key exists): a table lookup for dense
+        integer keys, else a binary search among the distinct keys."""
+        if self.table is not None and lk.dtype.kind in "iu":
+            off = lk.astype(np.int64, copy=False) - int(self.ukeys[0])
+            inside = (off >= 0) & (off < len(self.table))
+            blk = self.table[np.where(inside, off, 0)]
+            known = inside & (blk >= 0)
+            return np.where(known, blk, 0), known
+        pos = np.minimum(np.searchsorted(self.ukeys, lk), len(self.ukeys) - 1)
+        return pos, self.ukeys[pos] == lk
+
     @classmethod
     def build(cls, keys: np.ndarray, times: np.ndarray) -> _Index:
         n = len(keys)
@@ -87,8 +101,15 @@ class _Index:
         # blocks x (span + 2) quanta must stay below 2**62
         q = max(1, -(-(tmax - tmin + 2) * max(len(first), 1) // (1 << 62)))
         width = (tmax - tmin) // q + 2
-        return cls(keys[first], first.astype(np.int64), block * width + (times - tmin) // q,
-                   tmin, q, width)
+        ukeys = keys[first]
+        table = None
+        if ukeys.dtype.kind in "iu" and len(ukeys):
+            span = int(ukeys[-1]) - int(ukeys[0]) + 1
+            if span <= max(4 * len(ukeys), 1 << 16):  # ids: a table costs little memory
+                table = np.full(span, -1, dtype=np.int64)
+                table[ukeys.astype(np.int64) - int(ukeys[0])] = np.arange(len(ukeys))
+        return cls(ukeys, first.astype(np.int64), block * width + (times - tmin) // q,
+                   tmin, q, width, table)
 
 
 def sort_features(df: pd.DataFrame, entity: str, timestamp: str, created: str | None = None) -> pd.DataFrame:
@@ -176,14 +197,12 @@ def lookup_sorted(
     if len(sf.times) == 0 or m == 0:
         return np.full(m, -1, dtype=np.int64), np.arange(m)
     ix = sf.index()
-    pos = np.searchsorted(ix.ukeys, lk)
-    pos_c = np.minimum(pos, len(ix.ukeys) - 1)
-    known = ix.ukeys[pos_c] == lk
+    pos_c, known = ix.blocks_of(lk)
     times = np.asarray(times, dtype=np.int64)
     qt = np.clip((times - ix.tmin) // ix.q, -1, ix.width - 1)
     qt[times == np.iinfo(np.int64).min] = -1  # NaT: before everything
     comp = pos_c * ix.width + qt
-    order = np.argsort(np.where(known, comp, -1), kind="stable")
+    order = np.argsort(np.where(known, comp, -1))  # equal composites get equal answers
     comp, times, known, pos_c = comp[order], times[order], known[order], pos_c[order]
     idx = np.searchsorted(ix.composite, comp, side="right") - 1
     start = ix.starts[pos_c]
