@@ -162,9 +162,9 @@ def training_frame(
                 "definition_id": p.definition.id, "materialization_id": p.materialization.id,
                 "definition_version": p.definition.version,
             })
-    out = entities.copy()
     feats = pd.DataFrame(columns, index=entities.index)
-    out = pd.concat([out, feats], axis=1) if len(columns) else out
+    out = pd.concat([entities, feats], axis=1)  # a new frame: the caller's is untouched
+    out.attrs = {}  # never the entity frame's own (nor shared with it)
     meta = [{"ref": f"{r['view']}@v{r['definition_version']}:{r['feature']}", "column": r["column_name"]}
             for r in recorded]
     if name is not None:
