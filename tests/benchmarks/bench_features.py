@@ -100,7 +100,8 @@ def make_data(source_rows: int, entity_rows: int, keys: int, seed: int = 0) -> t
     return src, ent
 
 
-def run_feast(python: str, work: Path, src: pd.DataFrame, ent: pd.DataFrame) -> dict[str, float] | str:
+def run_feast(python: str, work: Path, src: pd.DataFrame, ent: pd.DataFrame,
+              memory_gb: float) -> dict[str, float] | str:
     repo = work / "feast"
     repo.mkdir()
     src_path, ent_path = repo / "source.parquet", repo / "entities.parquet"
@@ -110,13 +111,28 @@ def run_feast(python: str, work: Path, src: pd.DataFrame, ent: pd.DataFrame) -> 
     script.write_text(FEAST_SCRIPT)
     try:
         proc = subprocess.run([python, str(script), str(repo), str(src_path), str(ent_path)],
-                              capture_output=True, text=True, timeout=3600)
+                              capture_output=True, text=True, timeout=3600,
+                              preexec_fn=_limit_memory(memory_gb))
     except subprocess.TimeoutExpired:
         return "timed out after 1 h"
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-        return f"failed (exit {proc.returncode}): " + " | ".join(tail)
+        return (f"failed (exit {proc.returncode}; address space capped at {memory_gb:g} GiB "
+                "to protect the machine, --feast-memory-gb to change): " + " | ".join(tail))
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _limit_memory(gb: float) -> Callable[[], None]:
+    """Cap the Feast process's address space (Feast's local join is known to need tens
+    of GiB: feast#3468), so a blow-up fails that process instead of the machine."""
+
+    def limit() -> None:
+        import resource
+
+        cap = int(gb * (1 << 30))
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+
+    return limit
 
 
 def main() -> int:
@@ -126,6 +142,8 @@ def main() -> int:
     ap.add_argument("--keys", type=int, default=100_000, help="distinct entities")
     ap.add_argument("--feast-python", default=os.environ.get("FEAST_PYTHON"),
                     help="interpreter with Feast installed (default: $FEAST_PYTHON)")
+    ap.add_argument("--feast-memory-gb", type=float, default=12.0,
+                    help="address-space cap for the Feast process (default 12)")
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="mlops-bench-features-"))
@@ -164,7 +182,7 @@ def main() -> int:
         verdict = "within" if cold <= BUDGET_S else "OVER"
         print(f"budget {BUDGET_S:.1f} s (cold): {verdict}")
         if args.feast_python:
-            res = run_feast(args.feast_python, work, src, ent)
+            res = run_feast(args.feast_python, work, src, ent, args.feast_memory_gb)
             if isinstance(res, str):
                 print(f"Feast get_historical_features: {res}")
             else:
