@@ -38,6 +38,7 @@ _LAZY: dict[str, str] = {
     "datasets": "mlops_jupyter.datasets:",
     "models": "mlops_jupyter.models:",
     "jobs": "mlops_jupyter.jobs:",
+    "features": "mlops_jupyter.features:",
     "drift": "mlops_jupyter.monitoring.api:drift",
     "drift_history": "mlops_jupyter.monitoring.api:drift_history",
     "monitors": "mlops_jupyter.monitors:",

@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "mlops_jupyter.cli.monitor",
     "mlops_jupyter.cli.access",
     "mlops_jupyter.cli.interop",
+    "mlops_jupyter.cli.features",
 ]
 
 

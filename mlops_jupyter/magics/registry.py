@@ -34,6 +34,7 @@ VERB_MODULES: dict[str, str] = {
     "sweep": "mlops_jupyter.magics.jobs",
     "import": "mlops_jupyter.magics.interop",
     "export": "mlops_jupyter.magics.interop",
+    "features": "mlops_jupyter.magics.features",
 }
 
 

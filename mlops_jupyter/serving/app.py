@@ -209,6 +209,11 @@ def create_app(
     def batch(name: str, ref: str) -> JSONResponse:  # answered by Front; declared for the schema
         return _error(500, "internal", "internal error (details are in the server log)")
 
+    # --- feature-repository routes (issue 14); all their logic is in serving/features.py ---
+    from mlops_jupyter.serving.features import add_feature_routes
+
+    add_feature_routes(app, pred, protected)
+
     @app.get("/v1/admin/status", tags=["admin"], dependencies=protected, responses=_RESPONSES,
              summary="loaded versions, refusals, batching figures (admin scope)")
     def admin_status() -> dict[str, Any]:

@@ -16,6 +16,11 @@ from mlops_jupyter.store.entities import Artifact, Experiment, MetricPoint, Run
 if TYPE_CHECKING:  # the records are defined beside their SQL; only names are needed here
     from mlops_jupyter.store.sql.datasets import CachedHash, DatasetVersionRecord, NewVersion
     from mlops_jupyter.store.sql.drift import DriftRecord
+    from mlops_jupyter.store.sql.features import (
+        FeatureDefinitionRecord,
+        FrameColumnRecord,
+        MaterializationRecord,
+    )
     from mlops_jupyter.store.sql.jobs import JobRecord
     from mlops_jupyter.store.sql.models import (
         AliasCheck,
@@ -308,6 +313,48 @@ class MonitorStore(ABC):
     def model_version_rejection(self, version_id: str) -> dict[str, Any] | None: ...
 
 
-class AbstractStore(RunStore, DatasetStore, ModelStore, JobStore, DriftStore, MonitorStore, ABC):
+
+class FeatureStore(ABC):
+    """Feature view definitions, materialisations and training-frame columns."""
+
+    @abstractmethod
+    def register_feature_definition(
+        self, view: str, *, digest: str, spec: dict[str, Any], code: str | None,
+        path: str | None, owner: str | None,
+    ) -> tuple[FeatureDefinitionRecord, bool]: ...
+
+    @abstractmethod
+    def feature_definitions(self, view: str | None = None) -> list[FeatureDefinitionRecord]: ...
+
+    @abstractmethod
+    def feature_definition(self, view: str, version: int | None = None) -> FeatureDefinitionRecord: ...
+
+    @abstractmethod
+    def feature_definition_by_id(self, definition_id: str) -> FeatureDefinitionRecord: ...
+
+    @abstractmethod
+    def find_materialization(self, definition_id: str, source_version_id: str) -> MaterializationRecord | None: ...
+
+    @abstractmethod
+    def record_materialization(
+        self, definition_id: str, source_version_id: str, dataset_version_id: str, rows: int,
+    ) -> MaterializationRecord: ...
+
+    @abstractmethod
+    def list_materializations(self, definition_id: str | None = None) -> list[MaterializationRecord]: ...
+
+    @abstractmethod
+    def record_frame_columns(self, frame_version_id: str, columns: Sequence[dict[str, Any]]) -> None: ...
+
+    @abstractmethod
+    def frame_columns(self, frame_version_ids: Sequence[str]) -> list[FrameColumnRecord]: ...
+
+    @abstractmethod
+    def models_using_features(self) -> list[dict[str, Any]]: ...
+
+
+class AbstractStore(
+    RunStore, DatasetStore, ModelStore, JobStore, DriftStore, MonitorStore, FeatureStore, ABC
+):
     """Everything the domain modules may ask of a store. A new back end implements
     these; :class:`mlops_jupyter.store.sql.SqlStore` is the one that ships."""

@@ -52,11 +52,18 @@ def _v4_metric_chunks(conn: Connection) -> None:
     conn.execute(M.delete())
 
 
+def _v5_feature_repository(conn: Connection) -> None:
+    for table in (schema.feature_definitions, schema.feature_materializations,
+                  schema.feature_frame_columns):
+        table.create(conn, checkfirst=True)
+
+
 #: version -> step that upgrades a store from version-1 to version
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _v2_drift_reports,
     3: _v3_decisions_and_monitors,
     4: _v4_metric_chunks,
+    5: _v5_feature_repository,
 }
 
 

@@ -25,7 +25,7 @@ from sqlalchemy import (
     func,
 )
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 metadata = MetaData()
 
@@ -397,4 +397,49 @@ monitor_alerts = Table(
     Column("status", String(16), nullable=False),  # sent | suppressed | failed
     Column("error", Text),
     Index("ix_monitor_alerts_key", "monitor_id", "channel", "key", "at"),
+)
+
+# Added in schema version 5 (feature repository; see migrations). Self-contained: new
+# tables only. A feature view's definitions: a new row each time apply() finds the code
+# or spec differ from the latest (reverting to older code makes a new version too).
+feature_definitions = Table(
+    "feature_definitions",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("view", NAME, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("digest", String(64), nullable=False),  # hash of code and inputs
+    Column("spec", Text, nullable=False),  # JSON: entity, timestamp, source, features, ttl
+    Column("code", Text),  # the function's source (what the digest covers)
+    Column("path", Text),  # file, relative to the project root
+    Column("owner", String(128)),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("view", "version", name="uq_feature_def_version"),
+    Index("ix_feature_def_digest", "view", "digest"),
+)
+
+# A definition computed over one source dataset version -> the dataset version holding it.
+feature_materializations = Table(
+    "feature_materializations",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("definition_id", ID, ForeignKey("feature_definitions.id"), nullable=False),
+    Column("source_version_id", ID, ForeignKey("dataset_versions.id"), nullable=False),
+    Column("dataset_version_id", ID, ForeignKey("dataset_versions.id"), nullable=False),
+    Column("rows", BigInteger),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("definition_id", "source_version_id", name="uq_feature_mat_source"),
+)
+
+# Which features (and definition versions) a training frame (a dataset version) holds.
+feature_frame_columns = Table(
+    "feature_frame_columns",
+    metadata,
+    Column("frame_version_id", ID, ForeignKey("dataset_versions.id"), primary_key=True),
+    Column("view", NAME, primary_key=True),
+    Column("feature", NAME, primary_key=True),
+    Column("column_name", NAME, nullable=False),
+    Column("definition_id", ID, ForeignKey("feature_definitions.id"), nullable=False),
+    Column("materialization_id", ID, ForeignKey("feature_materializations.id")),
+    Index("ix_feature_frame_def", "definition_id"),
 )
