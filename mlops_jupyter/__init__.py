@@ -40,6 +40,7 @@ _LAZY: dict[str, str] = {
     "jobs": "mlops_jupyter.jobs:",
     "drift": "mlops_jupyter.monitoring.api:drift",
     "drift_history": "mlops_jupyter.monitoring.api:drift_history",
+    "tune": "mlops_jupyter.jobs.tuning:tune",
 }
 
 __all__ = ["__version__", "MlopsError", "load_ipython_extension", *_LAZY]

@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "mlops_jupyter.cli.models",
     "mlops_jupyter.cli.jobs",
     "mlops_jupyter.cli.drift",
+    "mlops_jupyter.cli.tune",
 ]
 
 

@@ -32,6 +32,8 @@ def register(sub: Any) -> None:
 
     p = sub.add_parser("doctor", help="where the store is, its schema and counts")
     p.add_argument("--verify", action="store_true", help="re-hash every blob; report missing, corrupt and orphan blobs")
+    p.add_argument("--clean", action="store_true",
+                   help="remove temporary files and incomplete uploads left by killed writers (older than 1 h)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_doctor)
 
@@ -125,7 +127,7 @@ def cmd_experiments(args: argparse.Namespace) -> int:
 def cmd_doctor(args: argparse.Namespace) -> int:
     from mlops_jupyter.tracking.doctor import diagnose
 
-    report = diagnose(verify=args.verify)
+    report = diagnose(verify=args.verify, clean=args.clean)
     if args.json:
         print_json(report)
     else:

@@ -31,6 +31,7 @@ VERB_MODULES: dict[str, str] = {
     "jobs": "mlops_jupyter.magics.jobs",
     "reproduce": "mlops_jupyter.magics.jobs",
     "sweep": "mlops_jupyter.magics.jobs",
+    "tune": "mlops_jupyter.magics.tune",
 }
 
 

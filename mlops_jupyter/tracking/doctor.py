@@ -9,7 +9,7 @@ from mlops_jupyter.config import redact_url
 from mlops_jupyter.tracking.session import get_store
 
 
-def diagnose(verify: bool = False) -> dict[str, Any]:
+def diagnose(verify: bool = False, clean: bool = False, older_than: float = 3600.0) -> dict[str, Any]:
     st = get_store()
     report: dict[str, Any] = {
         "mlops-jupyter": __version__,
@@ -20,6 +20,8 @@ def diagnose(verify: bool = False) -> dict[str, Any]:
         "counts": st.counts(),
     }
     problems: list[str] = []
+    if clean:
+        report["removed temporary files and uploads"] = st.blobs.clean_temporary(older_than)
     if verify:
         known = st.known_blobs()
         referenced = st.referenced_blobs()
@@ -41,6 +43,7 @@ def diagnose(verify: bool = False) -> dict[str, Any]:
             "orphan blobs (not in metadata)": orphans,
             "rows pointing at unknown blobs": dangling,
             "leftover temporary files": temps,
+            "incomplete uploads": st.blobs.pending_uploads(),
         })
         problems += [f"missing blob {d}" for d in missing]
         problems += [f"corrupt blob {d}" for d in corrupt]
