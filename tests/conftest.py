@@ -103,6 +103,9 @@ def s3_server() -> Iterator[str]:
         if os.environ.get("CI"):
             pytest.fail(f"moto[server] is required in CI: {e}")
         pytest.skip(f"moto[server] not installed: {e}")
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     port = _free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()

@@ -187,12 +187,22 @@ class BlobStore:
         return any(p in ("s3", "s3a") for p in protocols)
 
     def _write_s3(self, dest_r: str, src: BinaryIO, h: object, expect: str | None) -> None:
+        first = src.read(CHUNK)
+        if len(first) < CHUNK:  # small: one PUT, which S3 makes visible whole or not at all
+            if h is not None:
+                h.update(first)  # type: ignore[attr-defined]
+                if h.hexdigest() != expect:  # type: ignore[attr-defined]
+                    raise IntegrityError(f"source changed while it was stored: expected {expect}")
+            self.fs.pipe_file(dest_r, first)
+            return
         out = self.fs.open(dest_r, "wb", autocommit=False)
         try:
-            while chunk := src.read(CHUNK):
+            chunk = first
+            while chunk:
                 if h is not None:
                     h.update(chunk)  # type: ignore[attr-defined]
                 out.write(chunk)
+                chunk = src.read(CHUNK)
             if h is not None and h.hexdigest() != expect:  # type: ignore[attr-defined]
                 raise IntegrityError(f"source changed while it was stored: expected {expect}")
             out.close()  # the last part is uploaded, the object not yet visible
