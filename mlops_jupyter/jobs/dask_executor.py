@@ -140,14 +140,15 @@ class DaskExecutor(Executor):
         return len(self._futures)
 
     def poll(self, timeout: float = 0.2) -> list[TaskResult]:
-        from distributed import wait
+        from distributed.client import _wait
 
         out = list(self._results)
         self._results.clear()
         futs = [f for _, f in self._futures.values()]
         if futs and not out:
             try:
-                wait(futs, timeout=timeout, return_when="FIRST_COMPLETED")
+                # the client is not the process default (a user's own client stays so)
+                self.client.sync(_wait, futs, timeout=timeout, return_when="FIRST_COMPLETED")
             except TimeoutError:
                 pass
         for jid, (task, fut) in list(self._futures.items()):
