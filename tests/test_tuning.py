@@ -134,3 +134,17 @@ def test_magic_tune_is_the_same_search(mlops_home, tmp_path):
         assert res.ok and res.best.params["x"] in (0.1, 0.3)
     finally:
         ip.run_cell("%unload_ext mlops_jupyter", store_history=False)
+
+
+def test_automl_template_searches_model_families(mlops_home, capsys):
+    code = main(["tune", "automl", "--space", "family=choice:linear,knn", "--space",
+                 "n_neighbors=int:3..9", "--metric", "auc", "--trials", "2", "--sampler", "random",
+                 "--seed", "3", "--pruner", "none", "--no-register", "--no-progress", "--json",
+                 "-p", "folds=2"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0, out
+    assert all(t["state"] == "COMPLETE" and 0.5 < t["value"] <= 1 for t in out["trials"])
+    run = store().get_run(out["trials"][0]["run_id"])
+    steps = [p.step for p in store().metric_history(run.id, ["auc"])]
+    assert steps == [0, 1, 2]  # two folds as intermediate steps, then the holdout score
+    assert run.params["family"] in ("linear", "knn") and run.experiment == "automl"
