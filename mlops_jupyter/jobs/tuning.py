@@ -64,7 +64,15 @@ class Tuning:
     trials: list[TrialRecord]
     candidate: str | None = None  # the registered model version, e.g. "churn@v4"
     refit: Job | None = None
-    importances: dict[str, float] = field(default_factory=dict)
+    _importances: dict[str, float] | None = field(default=None, repr=False)
+
+    @property
+    def importances(self) -> dict[str, float]:
+        """fANOVA parameter importances, computed on first use (it fits a forest, which
+        costs seconds: not a price every search should pay before it returns)."""
+        if self._importances is None:
+            self._importances = _compute_importances(self.study)
+        return self._importances
 
     @property
     def ok(self) -> bool:
@@ -106,8 +114,8 @@ class Tuning:
         lines.append(f"run       {self.parent_run_id[:8]} (parent of the trials' runs)")
         if self.candidate:
             lines.append(f"candidate {self.candidate} (registered, not promoted)")
-        if self.importances:
-            lines.append("importance " + ", ".join(f"{k}={v:.2f}" for k, v in self.importances.items()))
+        if self._importances:
+            lines.append("importance " + ", ".join(f"{k}={v:.2f}" for k, v in self._importances.items()))
         return "\n".join(lines)
 
     def __repr__(self) -> str:
@@ -294,7 +302,6 @@ def tune(
             prun.end(status="KILLED")
             raise
         result = Tuning(study, Job(parent), prun.id, metric, direction, records)
-        result.importances = _importances(study)
         _log_parent(prun, result, st)
         if register and result.best is not None:
             _refit(result, base, template, fixed, ex, exp, progress, paths, gates, kernel, timeout, st)
@@ -465,7 +472,7 @@ def _best(records: list[TrialRecord], direction: Any) -> str:
     return f"{(max if maximize else min)(vals):.4g}"
 
 
-def _importances(study: Any) -> dict[str, float]:
+def _compute_importances(study: Any) -> dict[str, float]:
     """fANOVA importances (Optuna's default); empty when too few trials to say."""
     import optuna
 
