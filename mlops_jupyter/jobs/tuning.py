@@ -356,7 +356,7 @@ def _search(
             asked += 1
             params = {k: _plain(v) for k, v in trial.params.items()}
             jid = uuid.uuid4().hex
-            prep = api.prepare(template, {**fixed, **params}, gates, None, kernel, timeout, paths=paths)
+            prep = _with_values(base, {**fixed, **params})
             rec = TrialRecord(trial.number, params, jid)
             label = " ".join(f"{k}={v!r}" for k, v in params.items())[:60]
             ex.submit(fanout.make_task(prep, jid, parent_job, exp, {api.ENV_PARENT_RUN: parent_run}, label))
@@ -446,6 +446,17 @@ def _search(
     return records
 
 
+def _with_values(base: api.Prepared, values: dict[str, Any]) -> api.Prepared:
+    """The checked template with a trial's values (validated like any job's, without
+    reading the notebook and looking up the kernel again for every trial)."""
+    import dataclasses
+
+    from mlops_jupyter.jobs import parameters as params_mod
+
+    checked = params_mod.validate(base.declared, values, template=repr(base.name))
+    return dataclasses.replace(base, values=checked)
+
+
 def _state(name: str) -> Any:
     import optuna
 
@@ -514,7 +525,7 @@ def _refit(
         if versions:
             result.candidate = f"{versions[0][0]}@v{versions[0][1]}"
     else:
-        prep = api.prepare(template, {**fixed, **b.params}, gates, None, kernel, timeout, paths=paths)
+        prep = _with_values(base, {**fixed, **b.params})
         jid = uuid.uuid4().hex
         task = fanout.make_task(prep, jid, result.parent.record.id, exp,
                                 {api.ENV_PARENT_RUN: result.parent_run_id}, "refit")
