@@ -202,7 +202,7 @@ def _storage(storage: object, parallel: int, tune_id: str) -> Any:
                              "advice); leave storage unset or give a PostgreSQL URL")
         if "://" not in storage:
             raise UsageError(f"storage must be a database URL such as postgresql+psycopg://…, got {storage!r:.80}")
-        return optuna.storages.RDBStorage(storage, heartbeat_interval=30, grace_period=120)
+        return optuna.storages.RDBStorage(storage)
     return storage
 
 
@@ -253,7 +253,7 @@ def tune(
     if overlap:
         raise UsageError(f"parameters {overlap} are both fixed and tuned")
     fixed = dict(base.values)
-    if "model_name" in base.declared.params and "model_name" not in fixed:
+    if "model_name" in base.declared.params:
         trial_fixed = {**fixed, "model_name": "-"}  # trials register nothing; the refit does
     else:
         trial_fixed = fixed
@@ -279,6 +279,7 @@ def tune(
         study = optuna.create_study(storage=stor, sampler=smp, pruner=prn, direction=direction,
                                     study_name=study_name or f"{base.name}-{tune_id[:8]}",
                                     load_if_exists=study_name is not None)
+        _fail_orphaned_trials(study)
         parent = st.create_job(
             kind="tune", name=base.name, template=base.template, template_digest=digest,
             parameters={"space": {d.name: d.spec() for d in dims}, "fixed": fixed},
@@ -319,6 +320,19 @@ def tune(
     finally:
         if ex is not executor:
             ex.close()
+
+
+def _fail_orphaned_trials(study: Any) -> None:
+    """A resumed study may hold trials left RUNNING by a driver that died (one driver per
+    study is the rule here, so they cannot be alive): fail them, or the sampler keeps
+    treating them as in flight. Optuna's heartbeats do this for ``optimize`` loops only."""
+    import optuna
+
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        try:
+            study.tell(t.number, state=optuna.trial.TrialState.FAIL)
+        except Exception:  # noqa: BLE001 - finished meanwhile
+            continue
 
 
 def _metric_name(metric: object) -> None:
