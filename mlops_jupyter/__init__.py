@@ -44,6 +44,7 @@ _LAZY: dict[str, str] = {
     "monitors": "mlops_jupyter.monitors:",
     "import_mlflow": "mlops_jupyter.interop.mlflow_import:import_mlflow",
     "export_mlflow": "mlops_jupyter.interop.mlflow_export:export_mlflow",
+    "tune": "mlops_jupyter.jobs.tuning:tune",
 }
 
 __all__ = ["__version__", "MlopsError", "load_ipython_extension", *_LAZY]

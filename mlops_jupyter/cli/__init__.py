@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "mlops_jupyter.cli.access",
     "mlops_jupyter.cli.interop",
     "mlops_jupyter.cli.features",
+    "mlops_jupyter.cli.tune",
 ]
 
 

@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from mlops_jupyter.cli.output import fmt, print_json, print_kv, print_table
-from mlops_jupyter.errors import UsageError
+from mlops_jupyter.errors import ConflictError, UsageError
 
 
 def _common_job_args(p: argparse.ArgumentParser) -> None:
@@ -30,6 +30,8 @@ def _common_job_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--experiment", "-e", help="experiment for the runs the notebook makes")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the job as JSON")
+    p.add_argument("--executor", metavar="local|dask[:ADDRESS]",
+                   help="where jobs run: local (default), dask (a LocalCluster) or dask:ADDRESS")
 
 
 def register(sub: Any) -> None:
@@ -41,6 +43,7 @@ def register(sub: Any) -> None:
     p.add_argument("--parent-job", help=argparse.SUPPRESS)  # used by sweeps
     p.add_argument("--job-id", help=argparse.SUPPRESS)
     p.add_argument("--params-json", help=argparse.SUPPRESS)
+    p.add_argument("--watch-parent", type=int, help=argparse.SUPPRESS)  # executors' children
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("templates", help="list templates with their parameters")
@@ -137,6 +140,23 @@ def _interrupted(e: BaseException) -> int:
     return 128 + int(signum)
 
 
+def _watch_parent(pid: int) -> None:
+    """Stop this job (recorded KILLED, kernel killed) if the process that started it, a
+    Dask worker, disappears: an orphaned job would run on unseen and unstoppable."""
+    import os
+    import threading
+
+    from mlops_jupyter.jobs import runner
+
+    def watch() -> None:
+        while os.getppid() == pid:
+            time.sleep(0.5)
+        runner.STOP_REASON = "the worker process that started this job was lost"
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="mlops-watch-parent", daemon=True).start()
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from mlops_jupyter.jobs import api, parameters, runner
 
@@ -155,17 +175,35 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise UsageError(f"invalid job id {ident!r}")
     prep = api.prepare(args.template, values, args.gate, args.output, args.kernel, args.timeout,
                        paths=args.path or None, from_text=from_text)
+    from mlops_jupyter.jobs import executors
+
+    ex_name, _ = executors.parse(args.executor)
     if args.dry_run:
         print(f"template  {prep.name} ({prep.template})")
         print(f"kernel    {prep.kernel}")
         print_kv(sorted((f"param {k}", repr(v)) for k, v in prep.values.items()))
         print("ok: nothing was run")
         return 0
+    if args.watch_parent:
+        _watch_parent(args.watch_parent)
     try:
-        job = api.execute(prep, progress=not args.no_progress, experiment=args.experiment,
-                          parent_id=args.parent_job, job_id=args.job_id)
+        if ex_name != "local":
+            from mlops_jupyter.jobs import fanout
+
+            if args.output:
+                raise UsageError("--output applies to jobs run here; drop it with --executor")
+            job = fanout.run_one(prep, args.executor, experiment=args.experiment,
+                                 progress=not args.no_progress, parent_id=args.parent_job)
+        else:
+            job = api.execute(prep, progress=not args.no_progress, experiment=args.experiment,
+                              parent_id=args.parent_job, job_id=args.job_id)
     except (runner.Terminated, KeyboardInterrupt) as e:
         return _interrupted(e)
+    except ConflictError as e:
+        if args.job_id is None:
+            raise
+        print(f"mlops run: {e}", file=sys.stderr)
+        return executors.EXIT_ALREADY_STARTED
     if args.json:
         print_json(job.to_dict())
     else:
@@ -272,7 +310,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     try:
         sw = sweeps.sweep(args.template, grid, gates=args.gate, parallel=args.parallel,
                           kernel=args.kernel, timeout=args.timeout, paths=args.path or None,
-                          experiment=args.experiment, progress=not args.no_progress, from_text=True)
+                          experiment=args.experiment, progress=not args.no_progress, from_text=True,
+                          executor=args.executor)
     except (runner.Terminated, KeyboardInterrupt) as e:
         return _interrupted(e)
     if args.json:

@@ -33,7 +33,7 @@ def register(sub: Any) -> None:
     p = sub.add_parser("doctor", help="where the store is, its schema and counts")
     p.add_argument("--verify", action="store_true", help="re-hash every blob; report missing, corrupt and orphan blobs")
     p.add_argument("--clean", action="store_true",
-                   help="remove leftover temporary files of killed writers (never one a live writer holds)")
+                   help="remove leftover temporary files of killed writers, and incomplete uploads (never one a live writer holds)")
     p.add_argument("--older-than", type=float, default=3600.0, metavar="SECONDS",
                    help="with --clean: only files untouched this long (default 3600)")
     p.add_argument("--json", action="store_true")

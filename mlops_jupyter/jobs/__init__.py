@@ -2,7 +2,7 @@
 
 ``import mlops_jupyter as mj; mj.jobs.run("train", parameters={...}, gates=["auc>=0.8"])``.
 Submodule names (api, job, parameters, gates, templates, runner, sweeps, reproduction,
-display) never equal a public function name, so importing one cannot shadow the other.
+display, executors, dask_executor, fanout, space, tuning, tune_panel) never equal a public function name, so importing one cannot shadow the other.
 Heavy imports (papermill, nbclient) happen when a job runs, not on import.
 """
 
@@ -27,6 +27,8 @@ _LAZY = {
     "reproduce": "mlops_jupyter.jobs.reproduction:reproduce",
     "Reproduction": "mlops_jupyter.jobs.reproduction:Reproduction",
     "Terminated": "mlops_jupyter.jobs.runner:Terminated",
+    "tune": "mlops_jupyter.jobs.tuning:tune",
+    "Tuning": "mlops_jupyter.jobs.tuning:Tuning",
 }
 
 __all__ = sorted(_LAZY)

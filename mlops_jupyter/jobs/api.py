@@ -184,19 +184,20 @@ def prepare(
 
 
 # -- running ------------------------------------------------------------------------
-def _kernel_env(job_id: str, experiment: str | None) -> dict[str, str]:
+def _kernel_env(job_id: str, experiment: str | None, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     from mlops_jupyter.store import current_config
     from mlops_jupyter.tracking import session
 
     env = dict(current_config().env())
     env[ENV_JOB_ID] = job_id
     active = session.active_run()
-    env[ENV_PARENT_RUN] = active.id if active is not None else ""
+    env[ENV_PARENT_RUN] = active.id if active is not None else os.environ.get(ENV_PARENT_RUN, "")
     exp = experiment or os.environ.get(ENV_EXPERIMENT)
     if exp:
         from mlops_jupyter.names import experiment_name
 
         env[ENV_EXPERIMENT] = experiment_name(exp)
+    env.update(extra or {})
     return env
 
 
@@ -208,6 +209,7 @@ def execute(
     experiment: str | None = None,
     parent_id: str | None = None,
     job_id: str | None = None,
+    extra_env: Mapping[str, str] | None = None,
 ) -> Job:
     """Record and run a prepared job; returns the finished :class:`Job` (never raises for
     a failed cell, timeout or gate: look at ``job.status`` / ``job.ok``)."""
@@ -215,6 +217,8 @@ def execute(
     from mlops_jupyter.tracking.session import get_store
 
     st = get_store()
+    if job_id is not None:
+        _refuse_second_start(st, job_id)
     digest, _ = st.put_blob_bytes(prep.template_bytes)
     parent_id = parent_id or os.environ.get(ENV_JOB_ID) or None
     user = current_user()
@@ -243,7 +247,7 @@ def execute(
 
     try:
         outcome = runner.execute(
-            nb, output, env={**_kernel_env(rec.id, experiment), **(
+            nb, output, env={**_kernel_env(rec.id, experiment, extra_env), **(
                 {ENV_REPRODUCTION: prep.source_run_id or "1"} if prep.kind == "reproduce" else {})},
             kernel_name=prep.kernel,
             timeout=prep.timeout, progress=progress, cwd=str(cwd) if cwd else None, on_cell=on_cell,
@@ -305,6 +309,18 @@ def _reject_models_of(st: Any, runs: list[Any], job_id: str, status: str, error:
                 reason=f"job {job_id[:8]} ended {status}: {why}"[:2000])
 
 
+def _refuse_second_start(st: Any, job_id: str) -> None:
+    """A job id runs once: Dask may retry a task whose worker was lost, and running the
+    job again would hide that (and write its runs twice)."""
+    from mlops_jupyter.errors import ConflictError, NotFoundError
+
+    try:
+        rec = st.get_job(job_id)
+    except NotFoundError:
+        return
+    raise ConflictError(f"job {job_id[:8]} was already started (it is {rec.status}); a job id runs once")
+
+
 def _fail_open_runs(st: Any, runs: list[Any], status: str, error: Any, job_id: str) -> list[Any]:
     """Runs the notebook left open end with the job: a run that was still RUNNING, or
     that only ended because the kernel exited after the failing cell, did not finish."""
@@ -357,6 +373,7 @@ def run(
     cwd: str | os.PathLike[str] | None = None,
     experiment: str | None = None,
     raise_on_failure: bool = False,
+    executor: Any = None,
 ) -> Job:
     """Run ``template`` (a name such as ``"train"`` or a notebook path) as a job.
 
@@ -364,10 +381,21 @@ def run(
     to the declared types before anything runs; ``gates`` (``"auc>=0.85"``) are checked on
     the job's runs; ``timeout`` (seconds) bounds the whole job. Returns the finished
     :class:`Job`; with ``raise_on_failure`` a failed job raises :class:`JobError`
-    (:class:`GateFailedError` for a gate).
+    (:class:`GateFailedError` for a gate). ``executor="dask"`` (or ``"dask:ADDRESS"``)
+    runs it on a Dask worker instead of in a kernel started from this process.
     """
+    from mlops_jupyter.jobs import executors
+
+    name, _ = executors.parse(executor) if not isinstance(executor, executors.Executor) else ("", None)
     prep = prepare(template, parameters, gates, output, kernel, timeout, paths=paths)
-    job = execute(prep, progress=progress, cwd=cwd, experiment=experiment)
+    if name == "local":
+        job = execute(prep, progress=progress, cwd=cwd, experiment=experiment)
+    else:
+        if output is not None or cwd is not None:
+            raise UsageError("output and cwd apply to jobs run here; drop them with executor=")
+        from mlops_jupyter.jobs import fanout
+
+        job = fanout.run_one(prep, executor, experiment=experiment, progress=bool(progress))
     if raise_on_failure:
         job.raise_for_status()
     return job

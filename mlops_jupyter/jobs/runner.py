@@ -31,13 +31,21 @@ from typing import Any
 from mlops_jupyter.errors import UsageError
 
 FINISHED, FAILED, TIMEOUT, KILLED = "FINISHED", "FAILED", "TIMEOUT", "KILLED"
+# Why this process is being stopped, when something other than a user decided it (set by
+# the parent watcher of an executor's child: "its Dask worker was lost"). Part of messages.
+STOP_REASON: str | None = None
+
+
+def _stopped(signum: int) -> str:
+    text = f"stopped by {signal.Signals(signum).name}"
+    return f"{text} ({STOP_REASON})" if STOP_REASON else text
 
 
 class Terminated(BaseException):  # noqa: N818 - like KeyboardInterrupt, not an error
     """The process was asked to stop (SIGTERM/SIGINT) while a job ran."""
 
     def __init__(self, signum: int) -> None:
-        super().__init__(f"terminated by {signal.Signals(signum).name}")
+        super().__init__(_stopped(signum))
         self.signum = signum
 
 
@@ -71,7 +79,25 @@ def check_kernel(name: str) -> None:
         ) from None
 
 
-def _kernel_manager_class(env: Mapping[str, str], pids: list[int]) -> type:
+def _ipc_prefix() -> str:
+    """A short socket path prefix (Unix sockets allow ~107 characters)."""
+    import tempfile
+    import uuid
+
+    return os.path.join(tempfile.gettempdir(), f"mlops-k-{uuid.uuid4().hex[:12]}")
+
+
+def _remove_ipc_files(prefix: str) -> None:
+    import glob
+
+    for f in glob.glob(glob.escape(prefix) + "-*"):
+        try:
+            os.unlink(f)
+        except OSError:
+            pass
+
+
+def _kernel_manager_class(env: Mapping[str, str], pids: list[int], ipc: str | None = None) -> type:
     from jupyter_client.manager import AsyncKernelManager
 
     extra = dict(env)
@@ -89,6 +115,11 @@ def _kernel_manager_class(env: Mapping[str, str], pids: list[int]) -> type:
                 self.transport_encryption = "auto"
             except Exception:  # noqa: BLE001 - older jupyter_client without the trait
                 pass
+            if ipc is not None:
+                # Unix sockets instead of TCP ports: kernels launched in parallel cannot
+                # race for the same free port (papermill#511), and no port is open
+                self.transport = "ipc"
+                self.ip = ipc
 
         async def _async_pre_start_kernel(self, **kw: Any) -> Any:
             kw["env"] = {**os.environ, **(kw.get("env") or {}), **extra}
@@ -137,6 +168,21 @@ def kill_kernels(pids: list[int], sig: int = signal.SIGKILL) -> None:
             if not _alive(pid):
                 break
             time.sleep(0.02)
+
+
+_ACTIVE: dict[str, _SignalGuard] = {}  # job id -> its guard, for cancel() from another thread
+
+
+def cancel(job_id: str, signum: int = signal.SIGTERM) -> bool:
+    """Stop job ``job_id`` running in this process (another thread): its kernel is killed
+    and the job is recorded KILLED, as if the signal had arrived. False: not running here."""
+    guard = _ACTIVE.get(job_id)
+    if guard is None:
+        return False
+    if guard.signum is None:
+        guard.signum = signum
+    kill_kernels(guard.pids, signal.SIGKILL)
+    return True
 
 
 class _SignalGuard:
@@ -228,11 +274,17 @@ def execute(
 
     def cell_done(cell: Any = None, cell_index: int = 0, execute_reply: Any = None) -> None:
         done[0] += 1
+        if guard.signum is not None:  # cancelled from another thread while the kernel started
+            kill_kernels(pids, signal.SIGKILL)
         if on_cell is not None:
             on_cell(done[0], total)
 
+    ipc = _ipc_prefix() if os.name == "posix" else None
+    job_id = env.get("MLOPS_JOB_ID") or ""
+    if job_id:
+        _ACTIVE[job_id] = guard
     kwargs: dict[str, Any] = {
-        "kernel_manager_class": _kernel_manager_class(env, pids),
+        "kernel_manager_class": _kernel_manager_class(env, pids, ipc),
         "on_cell_executed": cell_done,
     }
     if deadline is not None:
@@ -267,10 +319,13 @@ def execute(
                 guard.executing = False
             if guard.signum is not None:
                 status = KILLED
-                error = {"type": "Terminated", "message": f"stopped by {signal.Signals(guard.signum).name} "
+                error = {"type": "Terminated", "message": f"{_stopped(guard.signum)} "
                          f"while running code cell {min(done[0] + 1, total)} of {total}"}
     finally:
         kill_kernels(pids)
+        _ACTIVE.pop(job_id, None)
+        if ipc is not None:
+            _remove_ipc_files(ipc)
     out_nb = result
     if out_nb is None and output_path is not None and Path(output_path).is_file():
         import nbformat

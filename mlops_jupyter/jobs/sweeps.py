@@ -11,21 +11,15 @@ kill their kernels), and finishes the parent record with a comparison table.
 from __future__ import annotations
 
 import itertools
-import json
 import os
-import signal
-import subprocess
 import sys
-import tempfile
-import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from mlops_jupyter.errors import UsageError
-from mlops_jupyter.jobs import api
+from mlops_jupyter.jobs import api, executors, fanout
 from mlops_jupyter.jobs.job import Job
 from mlops_jupyter.jobs.parameters import check_name
 from mlops_jupyter.jobs.runner import Terminated
@@ -155,11 +149,17 @@ def sweep(
     experiment: str | None = None,
     progress: bool = True,
     from_text: bool = False,
+    executor: str | executors.Executor | None = None,
 ) -> Sweep:
     """Run ``template`` once per combination of ``grid`` (plus fixed ``parameters``),
-    ``parallel`` jobs at a time, each in its own process. Returns the :class:`Sweep`."""
+    each job in its own process, on ``executor``: ``"local"`` (default: ``parallel``
+    processes here), ``"dask"`` (a LocalCluster of ``parallel`` workers) or
+    ``"dask:ADDRESS"`` (your cluster). Ctrl-C cancels the jobs not yet finished.
+    Returns the :class:`Sweep`."""
     if isinstance(parallel, bool) or not isinstance(parallel, int) or not 1 <= parallel <= 64:
         raise UsageError(f"parallel must be an integer from 1 to 64, got {parallel!r}")
+    if not isinstance(executor, executors.Executor):
+        executors.parse(executor)  # a bad spec fails before any check or job
     combos = combinations(grid)
     fixed = dict(parameters or {})
     overlap = set(fixed) & set(grid)
@@ -168,21 +168,36 @@ def sweep(
     # validate everything first: nothing runs unless every job would start
     preps = [api.prepare(template, {**fixed, **c}, gates, None, kernel, timeout, paths=paths,
                          from_text=from_text) for c in combos]
-    first = preps[0]
+    from mlops_jupyter.store import current_config
     from mlops_jupyter.tracking.session import get_store
 
     st = get_store()
+    ex = executors.get(executor, parallel)
+    try:
+        ex.check_store(current_config())
+        return _sweep(st, ex, preps, grid, fixed, timeout, parallel, experiment, progress)
+    finally:
+        if ex is not executor:
+            ex.close()
+
+
+def _sweep(
+    st: Any, ex: executors.Executor, preps: list[api.Prepared], grid: Mapping[str, Sequence[Any]],
+    fixed: dict[str, Any], timeout: float | None, parallel: int, experiment: str | None,
+    progress: bool,
+) -> Sweep:
+    first = preps[0]
     digest, _ = st.put_blob_bytes(first.template_bytes)
     child_ids = [uuid.uuid4().hex for _ in preps]
     parent = st.create_job(
         kind="sweep", name=first.name, template=first.template, template_digest=digest,
         parameters={"grid": {k: list(v) for k, v in grid.items()}, "fixed": fixed},
         gates=[{"expr": g.expr} for g in first.gates], kernel=first.kernel, timeout=timeout,
-        cells_total=len(preps), details={"parallel": parallel, "jobs": child_ids},
+        cells_total=len(preps), details={"parallel": parallel, "jobs": child_ids, "executor": ex.describe()},
         parent_id=os.environ.get(api.ENV_JOB_ID) or None,
     )
     try:
-        _run_children(preps, child_ids, parent.id, parallel, experiment, progress)
+        _run_children(preps, child_ids, parent.id, ex, experiment, progress)
     except (Terminated, KeyboardInterrupt) as e:
         st.finish_job(parent.id, JOB_KILLED, ended_by="signal",
                       error={"type": "Terminated", "message": str(e) or "interrupted"})
@@ -201,82 +216,17 @@ def sweep(
     return Sweep(Job(final), jobs)
 
 
-def _child_command(prep: api.Prepared, job_id: str, parent_id: str, experiment: str | None) -> list[str]:
-    cmd = [sys.executable, "-m", "mlops_jupyter", "run", prep.template, "--no-progress",
-           "--job-id", job_id, "--parent-job", parent_id, "--kernel", prep.kernel,
-           "--params-json", json.dumps(prep.values)]
-    for g in prep.gates:
-        cmd += ["--gate", g.expr]
-    if prep.timeout is not None:
-        cmd += ["--timeout", repr(prep.timeout)]
-    if experiment:
-        cmd += ["--experiment", experiment]
-    return cmd
-
-
 def _run_children(
-    preps: list[api.Prepared], ids: list[str], parent_id: str, parallel: int,
+    preps: list[api.Prepared], ids: list[str], parent_id: str, ex: executors.Executor,
     experiment: str | None, progress: bool,
 ) -> None:
-    from mlops_jupyter.store import current_config
+    tasks = [fanout.make_task(p, jid, parent_id, experiment) for p, jid in zip(preps, ids, strict=True)]
 
-    env = {**os.environ, **current_config().env()}
-    env.pop(api.ENV_JOB_ID, None)
-    pending = list(range(len(preps)))
-    running: dict[int, tuple[subprocess.Popen[bytes], Any]] = {}
-    done = 0
-    stop: list[int] = []
+    def report(res: executors.TaskResult, rec: Any) -> None:
+        if rec is None or rec.status in (JOB_FINISHED, "FAILED") or not res.log_tail:
+            return
+        if res.returncode not in (0, 1, None) and not res.cancelled:
+            print(f"job {res.task.job_id[:8]} ({res.task.label}): exit {res.returncode}\n"
+                  f"{res.log_tail[-600:]}", file=sys.stderr)
 
-    def on_signal(signum: int, frame: Any) -> None:
-        stop.append(signum)
-        for proc, _ in running.values():
-            try:
-                proc.send_signal(signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-
-    import threading
-
-    old: dict[int, Any] = {}
-    if threading.current_thread() is threading.main_thread():
-        for s in (signal.SIGTERM, signal.SIGINT):
-            old[s] = signal.signal(s, on_signal)
-    logdir = Path(tempfile.mkdtemp(prefix="mlops-sweep-"))
-    try:
-        while pending or running:
-            while pending and len(running) < parallel and not stop:
-                i = pending.pop(0)
-                log = open(logdir / f"{i}.log", "wb")  # noqa: SIM115 - closed when the child ends
-                proc = subprocess.Popen(_child_command(preps[i], ids[i], parent_id, experiment),
-                                        stdout=log, stderr=subprocess.STDOUT, env=env)
-                running[i] = (proc, log)
-            if stop and not running:
-                break
-            time.sleep(0.05)
-            for i, (proc, log) in list(running.items()):
-                if proc.poll() is None:
-                    continue
-                log.close()
-                del running[i]
-                done += 1
-                if progress:
-                    params = " ".join(f"{k}={v!r}" for k, v in preps[i].values.items())
-                    state = {0: "ok", 1: "FAILED"}.get(proc.returncode, f"exit {proc.returncode}")
-                    print(f"[{done}/{len(preps)}] job {ids[i][:8]} {params}: {state}", file=sys.stderr)
-                    if proc.returncode not in (0, 1):
-                        tail = (logdir / f"{i}.log").read_bytes()[-600:].decode("utf-8", "replace")
-                        print(tail, file=sys.stderr)
-        if stop:
-            for proc, _ in running.values():
-                proc.wait(timeout=60)
-            raise Terminated(stop[0])
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
-        for proc, log in running.values():
-            if proc.poll() is None:
-                proc.kill()
-            log.close()
-        import shutil
-
-        shutil.rmtree(logdir, ignore_errors=True)
+    fanout.drive(ex, tasks, progress=progress, desc=f"sweep {parent_id[:8]}", on_result=report)

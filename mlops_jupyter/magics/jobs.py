@@ -25,6 +25,7 @@ def _run_parser() -> VerbParser:
     p.add_argument("--path", action="append", default=[], metavar="DIR")
     p.add_argument("--experiment", "-e")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--executor", metavar="local|dask[:ADDRESS]")
     return p
 
 
@@ -37,7 +38,15 @@ def _run(shell: Any, argv: list[str], cell: str | None) -> Any:
     values = parameters.parse_pairs(args.param)
     prep = api.prepare(args.template, values, args.gate, args.output, args.kernel, args.timeout,
                        paths=args.path or None, from_text=True)
-    job = api.execute(prep, progress=not args.no_progress, experiment=args.experiment)
+    from mlops_jupyter.jobs import executors
+
+    if executors.parse(args.executor)[0] == "local":
+        job = api.execute(prep, progress=not args.no_progress, experiment=args.experiment)
+    else:
+        from mlops_jupyter.jobs import fanout
+
+        job = fanout.run_one(prep, args.executor, experiment=args.experiment,
+                             progress=not args.no_progress)
     if not job.ok:
         display(job)
         job.raise_for_status()
@@ -89,16 +98,19 @@ def _sweep(shell: Any, argv: list[str], cell: str | None) -> Any:
     p.add_argument("--gate", action="append", default=[], metavar="EXPR")
     p.add_argument("--parallel", type=int, default=2)
     p.add_argument("--timeout", type=float)
+    p.add_argument("--executor", metavar="local|dask[:ADDRESS]")
     args = p.parse(argv)
     return sweeps.sweep(args.template, sweeps.parse_grid(args.param), gates=args.gate,
-                        parallel=args.parallel, timeout=args.timeout, from_text=True, progress=False)
+                        parallel=args.parallel, timeout=args.timeout, from_text=True, progress=True,
+                        executor=args.executor)
 
 
 VERBS: dict[str, Verb] = {
     "run": Verb(
         name="run",
         summary="run a template notebook as a recorded, gated papermill job",
-        usage="%mlops run TEMPLATE [-p k=v ...] [--gate EXPR ...] [--output PATH] [--timeout S]",
+        usage="%mlops run TEMPLATE [-p k=v ...] [--gate EXPR ...] [--output PATH] [--timeout S] "
+              "[--executor local|dask[:ADDR]]",
         handler=_run,
         examples=["%mlops run train -p dataset=churn@v3 -p n_estimators=300 --gate 'auc>=0.85'"],
     ),
@@ -116,6 +128,7 @@ VERBS: dict[str, Verb] = {
     ),
     "sweep": Verb(
         name="sweep", summary="a grid of template jobs in parallel processes",
-        usage="%mlops sweep TEMPLATE -p k=v1,v2 ... [--parallel N]", handler=_sweep,
+        usage="%mlops sweep TEMPLATE -p k=v1,v2 ... [--parallel N] [--executor local|dask[:ADDR]]",
+        handler=_sweep,
     ),
 }

@@ -35,6 +35,7 @@ VERB_MODULES: dict[str, str] = {
     "import": "mlops_jupyter.magics.interop",
     "export": "mlops_jupyter.magics.interop",
     "features": "mlops_jupyter.magics.features",
+    "tune": "mlops_jupyter.magics.tune",
 }
 
 

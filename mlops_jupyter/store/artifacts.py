@@ -222,6 +222,9 @@ class BlobStore:
                     os.close(lock_fd)
             return
         dest_r = self._remote(digest)
+        if self._transactional_writes():
+            self._write_s3(dest_r, src, h, expect)
+            return
         tmp_r = f"{dest_r}.tmp-{uuid.uuid4().hex}"
         try:
             with self.fs.open(tmp_r, "wb") as out:
@@ -238,6 +241,100 @@ class BlobStore:
             except Exception:  # noqa: BLE001
                 pass
             raise
+
+    def _transactional_writes(self) -> bool:
+        """S3 makes an object visible only when its upload completes: write in place,
+        uncommitted, and complete the multipart upload only after the hash is checked."""
+        protocol = getattr(self.fs, "protocol", "")
+        protocols = (protocol,) if isinstance(protocol, str) else tuple(protocol)
+        return any(p in ("s3", "s3a") for p in protocols)
+
+    def _write_s3(self, dest_r: str, src: BinaryIO, h: object, expect: str | None) -> None:
+        first = src.read(CHUNK)
+        if len(first) < CHUNK:  # small: one PUT, which S3 makes visible whole or not at all
+            if h is not None:
+                h.update(first)  # type: ignore[attr-defined]
+                if h.hexdigest() != expect:  # type: ignore[attr-defined]
+                    raise IntegrityError(f"source changed while it was stored: expected {expect}")
+            self.fs.pipe_file(dest_r, first)
+            return
+        out = self.fs.open(dest_r, "wb", autocommit=False)
+        try:
+            chunk = first
+            while chunk:
+                if h is not None:
+                    h.update(chunk)  # type: ignore[attr-defined]
+                out.write(chunk)
+                chunk = src.read(CHUNK)
+            if h is not None and h.hexdigest() != expect:  # type: ignore[attr-defined]
+                raise IntegrityError(f"source changed while it was stored: expected {expect}")
+            out.close()  # the last part is uploaded, the object not yet visible
+            out.commit()
+        except BaseException:
+            try:
+                out.discard()  # aborts the multipart upload: nothing left behind
+            except Exception:  # noqa: BLE001 - a killed upload is swept by clean_temporary
+                pass
+            raise
+
+    def clean_temporary(self, older_than: float = 3600.0) -> list[str]:
+        """Remove what killed writers left: temporary files/objects and, on S3,
+        incomplete multipart uploads under the root, older than ``older_than`` seconds
+        (younger ones may belong to a writer still at work). Returns what was removed."""
+        import time
+
+        if self.local_root is not None:  # never a file a live writer holds (flock)
+            return self.clean_temp_files(older_than)[0]
+        cutoff = time.time() - older_than
+        removed: list[str] = []
+        for path in self.iter_temp_files():
+            try:
+                info = self.fs.info(path)
+                mtime = info.get("LastModified") or info.get("mtime") or info.get("created")
+                stamp = mtime.timestamp() if hasattr(mtime, "timestamp") else float(mtime or 0)
+                if stamp <= cutoff:
+                    self.fs.rm(path)
+                    removed.append(path)
+            except (OSError, ValueError, TypeError):
+                continue
+        if self._transactional_writes():
+            removed += self._abort_stale_uploads(cutoff)
+        return removed
+
+    def _stale_uploads(self, cutoff: float) -> list[dict[str, str]]:
+        bucket, _, prefix = self.root.strip("/").partition("/")
+        try:
+            uploads = self.fs.list_multipart_uploads(bucket)
+        except Exception:  # noqa: BLE001 - listing not allowed: nothing to report
+            return []
+        out = []
+        for u in uploads or []:
+            key = u.get("Key", "")
+            started = u.get("Initiated")
+            stamp = started.timestamp() if hasattr(started, "timestamp") else 0.0
+            if key.startswith(prefix) and stamp <= cutoff:
+                out.append({"Bucket": bucket, "Key": key, "UploadId": u.get("UploadId", "")})
+        return out
+
+    def _abort_stale_uploads(self, cutoff: float) -> list[str]:
+        from fsspec.asyn import sync
+
+        removed = []
+        for u in self._stale_uploads(cutoff):
+            try:
+                sync(self.fs.loop, self.fs._call_s3, "abort_multipart_upload", **u)
+                removed.append(f"{u['Bucket']}/{u['Key']} (incomplete upload {u['UploadId'][:12]})")
+            except Exception:  # noqa: BLE001 - already completed or aborted
+                continue
+        return removed
+
+    def pending_uploads(self) -> list[str]:
+        """Incomplete multipart uploads under the root (S3 only), for ``doctor``."""
+        import time
+
+        if self.local_root is not None or not self._transactional_writes():
+            return []
+        return [f"{u['Bucket']}/{u['Key']}" for u in self._stale_uploads(time.time() + 1)]
 
     # -- reading (always verified) ----------------------------------------------------
     def get_bytes(self, digest: str) -> bytes:
@@ -373,7 +470,15 @@ class BlobStore:
                 yield d
 
     def iter_temp_files(self) -> Iterator[str]:
-        if self.local_root is None or not self.local_root.is_dir():
+        if self.local_root is None:
+            try:
+                for path in self.fs.find(self.root):
+                    if ".tmp-" in path.rsplit("/", 1)[-1]:
+                        yield path
+            except (OSError, ValueError):
+                return
+            return
+        if not self.local_root.is_dir():
             return
         for f in self.local_root.glob("*/.tmp-*"):
             yield str(f)

@@ -11,9 +11,13 @@ from mlops_jupyter.tracking.session import get_store
 
 def clean(older_than: float = 3600.0) -> dict[str, Any]:
     """Remove leftover temporary files of killed writers (safely: see
-    :meth:`BlobStore.clean_temp_files`)."""
-    removed, freed = get_store().blobs.clean_temp_files(older_than)
-    return {"removed temporary files": removed, "bytes freed": freed}
+    :meth:`BlobStore.clean_temp_files`) and, on object storage, temporary objects and
+    incomplete multipart uploads (:meth:`BlobStore.clean_temporary`)."""
+    blobs = get_store().blobs
+    if blobs.local_root is not None:
+        removed, freed = blobs.clean_temp_files(older_than)
+        return {"removed temporary files": removed, "bytes freed": freed}
+    return {"removed temporary files": blobs.clean_temporary(older_than)}
 
 
 def diagnose(verify: bool = False) -> dict[str, Any]:
@@ -48,6 +52,7 @@ def diagnose(verify: bool = False) -> dict[str, Any]:
             "orphan blobs (not in metadata)": orphans,
             "rows pointing at unknown blobs": dangling,
             "leftover temporary files": temps,
+            "incomplete uploads": st.blobs.pending_uploads(),
         })
         problems += [f"missing blob {d}" for d in missing]
         problems += [f"corrupt blob {d}" for d in corrupt]
