@@ -40,6 +40,7 @@ _LAZY: dict[str, str] = {
     "jobs": "mlops_jupyter.jobs:",
     "drift": "mlops_jupyter.monitoring.api:drift",
     "drift_history": "mlops_jupyter.monitoring.api:drift_history",
+    "compare": "mlops_jupyter.comparison.api:compare",
 }
 
 __all__ = ["__version__", "MlopsError", "load_ipython_extension", *_LAZY]

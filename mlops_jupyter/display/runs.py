@@ -125,6 +125,7 @@ def compare_html(
     *,
     metrics: Sequence[str] | None = None,
     differing: bool = False,
+    curves: bool = True,
 ) -> str:
     """Runs side by side: overview, params (differences highlighted), tags, metrics
     (best run per metric highlighted) and each metric's curves overlaid."""
@@ -198,7 +199,7 @@ def compare_html(
             mrows.append((f"{k} {_arrow(k)}", cells, marks))
         parts.append("<b>Metrics</b> <span class=\"mj-dim\">(best value; highlighted: best run)</span>" + table(mrows))
         charts = []
-        for k in keys:
+        for k in (keys if curves else []):
             series = {
                 _label(r): _downsample(histories.get(r.id, {}).get(k, []))
                 for r in runs if histories.get(r.id, {}).get(k)
