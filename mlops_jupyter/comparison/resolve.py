@@ -170,6 +170,14 @@ def resolve_holdout(cands: list[Candidate], holdout: Any, label: str | None) -> 
         label = label or rec_label
         source = f"recorded with {cands[[r[0] for r in recorded].index(holdout)].label}"
     desc = "a DataFrame"
+    if isinstance(holdout, str) and holdout.lower().endswith((".csv", ".parquet", ".pq")):
+        from pathlib import Path
+
+        path = Path(holdout).expanduser()
+        if not path.is_file():
+            raise UsageError(f"compare: holdout file {holdout!r} does not exist")
+        holdout = (pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path))
+        desc = path.name
     if isinstance(holdout, str):
         from mlops_jupyter import datasets
 

@@ -20,7 +20,31 @@ def tabs(title_html: str, sections: Sequence[tuple[str, str]]) -> Any:
     shown = [(label, html) for label, html in sections if html]
     tab = w.Tab(children=[w.HTML(f'{CSS}<div class="mj">{html}</div>') for _, html in shown])
     tab.titles = tuple(label for label, _ in shown)
-    return w.VBox([w.HTML(f'{CSS}<div class="mj"><h4>{title_html}</h4></div>'), tab])
+    box = w.VBox([w.HTML(f'{CSS}<div class="mj"><h4>{title_html}</h4></div>'), tab])
+    static = (f'{CSS}<div class="mj"><h4>{title_html}</h4>'
+              + "".join(f"<h4>{label}</h4>{html}" for label, html in shown) + "</div>")
+    return with_static(box, static)
 
 
-__all__ = ["tabs"]
+def with_static(box: Any, html: Any) -> Any:
+    """Make a widget's output carry ``text/html`` beside the widget view.
+
+    ``html`` is a string or a function returning one (called when the output is made,
+    so it shows the panel's state then). nbconvert drops a widget view that has no saved
+    state and falls back to this HTML; without it, only ``VBox(...)`` text remains.
+    """
+    plain = box._repr_mimebundle_
+
+    def bundle(**kwargs: Any) -> Any:
+        out = plain(**kwargs)
+        if out is None:
+            return out
+        data = out[0] if isinstance(out, tuple) else out
+        data["text/html"] = html() if callable(html) else html
+        return out
+
+    box._repr_mimebundle_ = bundle
+    return box
+
+
+__all__ = ["tabs", "with_static"]
