@@ -23,4 +23,4 @@ def test_registry_tour_text_and_code_agree_on_the_promotion_rule() -> None:
     assert said and done, "the tour must state and set the production rule"
     assert float(said.group(1)) == float(done.group(1))
     beat = re.search(r'beat="(\w+)"', code)
-    assert beat and f"beat its current holder" in text
+    assert beat and "beat its current holder" in text

@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 
 import mlops_jupyter as mj
+from mlops_jupyter.comparison.runs import RunsComparison
 from mlops_jupyter.display.runs import (
     compare_html,
     differing_keys,
     metric_direction,
     runs_table_html,
 )
-from mlops_jupyter.comparison.runs import RunsComparison
 from mlops_jupyter.widgets import runs as wruns
 from mlops_jupyter.widgets.runs import WIDGET_MIME, CompareView, RunsView
 
