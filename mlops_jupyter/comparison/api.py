@@ -86,7 +86,7 @@ def compare_models(cands: list[Any], *, holdout: Any, label: str | None, slices:
     _check_options(n_boot, alpha, correction)
     frame, label, source = resolve_holdout(cands, holdout, label)
     slice_cols = _slice_columns(slices, frame, label)
-    sc = score_all(cands, frame, label)
+    sc = score_all(cands, frame, label, extra=slice_cols)
     higher = st.REGRESSION_METRICS if sc.task == "regression" else st.CLASSIFICATION_METRICS
     point = [st.point_metrics("regression" if sc.task == "regression" else "classification",
                               sc.y, p, pr) for p, pr in zip(sc.probas, sc.preds, strict=True)]

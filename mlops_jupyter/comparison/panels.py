@@ -183,7 +183,7 @@ def comparison_chart(c: Comparison) -> ch.Chart:
             specs.append(ch.bars(data, category="slice", value="delta", sign_colors=True,
                                  title=f"Δ {_name(c.primary)} by slice (challenger − baseline)",
                                  pick="slice column", pick_name="slice_pick"))
-    return ch.Chart(ch.concat(specs, columns=3), title=f"comparison of {', '.join(c.labels)}")
+    return ch.Chart(ch.concat(specs, columns=2), title=f"comparison of {', '.join(c.labels)}")
 
 
 def _r(x: float) -> float | None:

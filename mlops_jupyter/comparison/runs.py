@@ -71,7 +71,7 @@ def runs_chart(runs: Sequence[Any], histories: Mapping[str, Mapping[str, Sequenc
         specs.append(pc)
     if not specs:
         return None
-    return ch.Chart(ch.concat(specs, columns=3), title="runs: " + ", ".join(labels))
+    return ch.Chart(ch.concat(specs, columns=2), title="runs: " + ", ".join(labels))
 
 
 def _parallel(runs: Sequence[Any], keys: Sequence[str]) -> dict[str, Any] | None:

@@ -71,7 +71,10 @@ def _columns(c: Candidate, est: Any, frame: Any, label: str) -> list[str]:
     return cols
 
 
-def score_all(cands: list[Candidate], frame: Any, label: str) -> Scored:
+def score_all(cands: list[Candidate], frame: Any, label: str, extra: list[str] | None = None
+              ) -> Scored:
+    """Predictions of every candidate; ``extra`` columns (slices) are not reported as
+    unused."""
     ests = [_estimator(c) for c in cands]
     kinds = ["classifier" if _is_classifier(e) else "regressor" for e in ests]
     if len(set(kinds)) > 1:
@@ -84,7 +87,8 @@ def score_all(cands: list[Candidate], frame: Any, label: str) -> Scored:
         unused = [x for x in union if x not in cs]
         if unused:
             notes.append(f"{c.label} does not use {', '.join(sorted(unused))} (dropped for it)")
-    ignored = [str(x) for x in frame.columns if x != label and x not in union]
+    ignored = [str(x) for x in frame.columns
+               if x != label and x not in union and x not in (extra or [])]
     if ignored:
         notes.append(f"no model uses {', '.join(ignored[:20])}{' …' if len(ignored) > 20 else ''}")
     y_raw = frame[label].to_numpy()

@@ -207,8 +207,9 @@ def heatmaps(data: Sequence[Mapping[str, Any]], *, x: str, y: str, value: str, f
             "width": size, "height": size,
             "layer": [
                 {"mark": "rect", "encoding": {
-                    "x": {"field": x, "type": "nominal", "title": x},
-                    "y": {"field": y, "type": "nominal", "title": y},
+                    "x": {"field": x, "type": "nominal", "title": x,
+                          "axis": {"grid": False, "labelAngle": 0}},
+                    "y": {"field": y, "type": "nominal", "title": y, "axis": {"grid": False}},
                     "color": {"field": value, "type": "quantitative", "legend": None,
                               "scale": {"scheme": "blues"}}}},
                 {"mark": {"type": "text", "fontSize": 12}, "encoding": {
