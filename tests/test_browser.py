@@ -79,6 +79,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     (settings / "@jupyterlab" / "apputils-extension").mkdir(parents=True)
     (settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
      ).write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    (settings / "@jupyterlab" / "notebook-extension").mkdir(parents=True)
+    (settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
+     ).write_text(json.dumps({"windowingMode": "none"}))  # every cell in the DOM, to check
     port, token = _free_port(), secrets.token_hex(16)
     env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(settings),
            "JUPYTERLAB_WORKSPACES_DIR": str(base / "ws"), "JUPYTER_RUNTIME_DIR": str(base / "rt"),
@@ -133,6 +136,41 @@ def _accept_kernel(page: Any) -> None:
     button.click()
 
 
+SMALL_NOTEBOOK = [
+    "import numpy as np, pandas as pd, mlops_jupyter as mj\n"
+    "from sklearn.linear_model import LogisticRegression\n"
+    "rng = np.random.default_rng(0)\n"
+    "df = pd.DataFrame({'a': rng.normal(size=600), 'b': rng.normal(size=600)})\n"
+    "df['y'] = (df.a + df.b + rng.normal(0, 0.5, 600) > 0).astype(int)\n"
+    "m1 = LogisticRegression().fit(df[['a']], df.y)\n"
+    "m2 = LogisticRegression().fit(df[['a', 'b']], df.y)\n"
+    "with mj.start_run(name='r1', params={'C': 1}): mj.log_metric('auc', 0.7)\n"
+    "with mj.start_run(name='r2', params={'C': 2}): mj.log_metric('auc', 0.8)",
+    "mj.compare(m1, m2, holdout=df, label='y', n_boot=200)",
+    "from mlops_jupyter.widgets import RunsView\nRunsView().widget()",
+]
+
+
+def _executed_notebook(path: Path, store: Path) -> None:
+    """A small notebook executed by nbclient (widget state stored, as papermill does)."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in SMALL_NOTEBOOK]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    old = os.environ.get("MLOPS_HOME")
+    os.environ["MLOPS_HOME"] = str(store)
+    try:
+        NotebookClient(nb, timeout=240, kernel_name="python3").execute()
+    finally:
+        if old is None:
+            os.environ.pop("MLOPS_HOME", None)
+        else:
+            os.environ["MLOPS_HOME"] = old
+    nbformat.write(nb, path)
+
+
 def _shot(target: Any, name: str) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / name
@@ -156,7 +194,7 @@ def test_compare_panels_live_saved_reopened_and_exported(lab: dict[str, Any], br
     assert page.locator(".jp-OutputArea-output:has-text('Traceback')").count() == 0
     panel = page.locator(".mj-compare").first
     panel.scroll_into_view_if_needed()
-    assert "is better than churn@production" in panel.inner_text()
+    assert "is better than churn@production" in (panel.text_content() or "")
     charts = page.locator(".jp-RenderedVegaCommon5, .vega-embed")
     charts.first.wait_for(timeout=30_000)
     assert charts.count() >= 3  # model comparison (twice: API and magic) and runs comparison
@@ -206,10 +244,7 @@ def test_compare_panels_live_saved_reopened_and_exported(lab: dict[str, Any], br
     exported = lab["base"] / "export"
     exported.mkdir()
     shutil.copy(lab["root"] / "compare.ipynb", exported / "saved.ipynb")
-    subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
-                    "--output", "executed.ipynb", str(lab["root"] / "compare.ipynb"),
-                    "--output-dir", str(exported)], check=True, capture_output=True, timeout=240,
-                   env={**os.environ, "MLOPS_HOME": str(lab["base"] / "store2")})
+    _executed_notebook(exported / "executed.ipynb", lab["base"] / "store2")
     for name in ("saved", "executed"):
         subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "html",
                         str(exported / f"{name}.ipynb")], check=True, capture_output=True,
@@ -219,6 +254,8 @@ def test_compare_panels_live_saved_reopened_and_exported(lab: dict[str, Any], br
         page.locator(".mj-compare").first.wait_for(timeout=20_000)
         text = page.content()
         assert ERROR_TEXT not in text and "VBox(" not in text
+        if name == "executed":  # the .widget() output shows its static table
+            assert page.locator(".mj-runs").first.is_visible()
         srcs = page.eval_on_selector_all(".jp-RenderedSVG img", "els => els.map(e => e.src)")
         svgs = [base64.b64decode(x.split(",", 1)[1]).decode() for x in srcs if ";base64," in x]
         assert any("false positive rate" in x for x in svgs)  # the static chart, with axes

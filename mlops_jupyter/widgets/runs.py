@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_jupyter.comparison.runs import RunsComparison
 from mlops_jupyter.display.html import esc
-from mlops_jupyter.display.panel import with_static
+from mlops_jupyter.display.panel import split_display, with_static
 from mlops_jupyter.display.runs import runs_table_html
 
 if TYPE_CHECKING:
@@ -190,7 +190,9 @@ class RunsView(_View):
         refresh_btn = w.Button(description="refresh", layout=w.Layout(width="90px"),
                                tooltip="re-read the store")
         refresh_btn.on_click(lambda _b: refresh())
-        return w.VBox([w.HBox([sort, asc, limit, diff, refresh_btn]), filt, out])
+        bar = w.HBox([sort, asc, limit, diff, refresh_btn])
+        box = w.VBox([bar, filt, out])
+        return split_display(box, w.VBox([bar, filt]), out, "runs table")
 
 
 class CompareView(RunsComparison):
@@ -230,4 +232,5 @@ class CompareView(RunsComparison):
 
         pick.observe(refresh, names="value")
         diff.observe(refresh, names="value")
-        return w.VBox([w.HBox([pick, diff]), out])
+        bar = w.HBox([pick, diff])
+        return split_display(w.VBox([bar, out]), bar, out, "runs comparison")
