@@ -34,7 +34,7 @@ SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
 #: Tableau 10: distinguishable, colour-blind friendlier than the default category10
 PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1",
            "#ff9da7", "#9c755f", "#bab0ac"]
-WIDTH, HEIGHT = 260, 200
+WIDTH, HEIGHT = 230, 190
 _CONFIG = {
     "view": {"stroke": "#ddd"},
     "axis": {"labelFontSize": 11, "titleFontSize": 11, "grid": True, "gridColor": "#eee"},
