@@ -45,6 +45,7 @@ _LAZY: dict[str, str] = {
     "import_mlflow": "mlops_jupyter.interop.mlflow_import:import_mlflow",
     "export_mlflow": "mlops_jupyter.interop.mlflow_export:export_mlflow",
     "tune": "mlops_jupyter.jobs.tuning:tune",
+    "compare": "mlops_jupyter.comparison.api:compare",
 }
 
 __all__ = ["__version__", "MlopsError", "load_ipython_extension", *_LAZY]

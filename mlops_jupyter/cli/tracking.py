@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 from typing import Any
 
 from mlops_jupyter.cli.output import fmt, print_json, print_kv, print_table
@@ -23,8 +24,19 @@ def register(sub: Any) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_show)
 
-    p = sub.add_parser("compare", help="compare runs side by side")
-    p.add_argument("runs", nargs="+")
+    p = sub.add_parser(
+        "compare", help="compare model versions on a holdout (paired intervals), or runs",
+        description="REF: a model ref (churn@v3, churn@production) or a run (id, prefix, name); "
+                    "models and runs cannot be mixed.")
+    p.add_argument("runs", nargs="+", metavar="REF")
+    p.add_argument("--holdout", help="dataset ref or CSV/Parquet file to score models on")
+    p.add_argument("--label", help="label column of the holdout")
+    p.add_argument("--slices", help="comma-separated columns to break the metric down by")
+    p.add_argument("--metric", help="metric of the verdict (default: roc_auc, accuracy or rmse)")
+    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples (default 1000)")
+    p.add_argument("--correction", default="holm", choices=["holm", "bh"])
+    p.add_argument("--html", metavar="FILE", help="also write the full panel (with charts) to FILE")
+    p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("experiments", help="list experiments")
@@ -99,9 +111,22 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from mlops_jupyter.tracking import get_run
+    from mlops_jupyter.comparison import Comparison, compare
 
-    runs_ = [get_run(r) for r in args.runs]
+    result = compare(*args.runs, holdout=args.holdout, label=args.label, slices=args.slices,
+                     metric=args.metric, n_boot=args.n_boot, correction=args.correction)
+    if args.html:
+        from mlops_jupyter._files import write_atomic
+
+        page = f"<!doctype html><meta charset=utf-8><title>compare</title>{result._repr_html_()}"
+        write_atomic(Path(args.html), lambda tmp: tmp.write_text(page, encoding="utf-8"),
+                     overwrite=True)
+    if isinstance(result, Comparison):
+        return _print_comparison(result, args.json)
+    runs_ = result.runs
+    if args.json:
+        print_json(result.to_frame().to_dict("records"))
+        return 0
     keys = sorted({k for r in runs_ for k in r.params})
     mkeys = sorted({k for r in runs_ for k in r.metrics})
     headers = ["", *[r.short_id for r in runs_]]
@@ -114,6 +139,47 @@ def cmd_compare(args: argparse.Namespace) -> int:
         rows.append([f"metrics.{k}", *[r.metrics[k].last if k in r.metrics else None for r in runs_]])
     print_table(headers, rows)
     print("(* parameters that differ)")
+    return 0
+
+
+def _print_comparison(c: Any, as_json: bool) -> int:
+    if as_json:
+        print_json({"verdict": c.verdict, "winner": c.winner, "primary": c.primary,
+                    "holdout": c.holdout, "rows": c.n_rows,
+                    "models": c.to_frame().to_dict("records"),
+                    "deltas": c.deltas_frame().to_dict("records"),
+                    "slices": c.slices_frame().to_dict("records"),
+                    "disagreements": c.disagreements, "notes": c.notes})
+        return 0
+    print(f"{' vs '.join(c.labels)} on {c.holdout} ({c.n_rows} rows, label {c.label})")
+    print(c.verdict)
+    rows = []
+    for m in c.metrics:
+        cells = [m]
+        for j in range(len(c.labels)):
+            lo, hi = c.ci[j][m]
+            cells.append(f"{c.point[j][m]:.4f} [{lo:.4f}, {hi:.4f}]")
+        for d in (d for d in c.deltas if d.metric == m):
+            cells.append(f"{d.delta:+.4f} [{d.lo:.4f}, {d.hi:.4f}] p={d.p_value:.3g}")
+        rows.append(cells)
+    print_table(["metric", *c.labels, *[f"delta {x}" for x in c.labels[1:]]], rows, max_width=60)
+    for n in c.notes:
+        print(f"note: {n}")
+    if c.slices:
+        print(f"\n{c.primary} by slice (challenger worse first, p {c.correction}-adjusted):")
+        print_table(["slice", "rows", "baseline", "challenger", "delta", "p"], [
+            [f"{r.column}={r.value}", r.n, f"{r.baseline:.4f}", f"{r.challenger:.4f}",
+             f"{r.delta:+.4f}", f"{r.p_adjusted:.3g}"] for r in c.slices[:20]])
+    print(f"\ndisagreements: {c.disagreements} of {c.n_rows} rows")
+    if c.lineage is not None:
+        d = c.lineage
+        print(f"training data: {', '.join(d.datasets[0]) or '-'} | {', '.join(d.datasets[1]) or '-'}")
+        for k, x, y in d.params:
+            print(f"param {k}: {x} | {y}")
+        for k, x, y in d.packages:
+            print(f"package {k}: {x} | {y}")
+        if d.code:
+            print(f"code: {d.code}")
     return 0
 
 

@@ -163,7 +163,10 @@ def version_panel(v: DatasetVersion) -> Any:
     tab = w.Tab(children=[w.HTML(f'{CSS}<div class="mj">{h}</div>') for _, h in pages])
     for i, (t, _) in enumerate(pages):
         tab.set_title(i, t)
-    return w.VBox([w.HTML(f'{CSS}<div class="mj"><h4>{_title(v)}</h4></div>'), tab])
+    from mlops_jupyter.display.panel import with_static
+
+    box = w.VBox([w.HTML(f'{CSS}<div class="mj"><h4>{_title(v)}</h4></div>'), tab])
+    return with_static(box, lambda: version_html(v))
 
 
 def diff_html(d: DatasetDiff) -> str:

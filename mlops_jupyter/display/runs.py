@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from mlops_jupyter.store.entities import Run
 
-__all__ = ["compare_html", "differing_keys", "metric_direction", "runs_table_html"]
+__all__ = ["compact_time", "compare_html", "differing_keys", "metric_direction", "runs_table_html"]
 
 _LOWER_IS_BETTER = re.compile(
     r"(loss|error|err\b|mse|mae|rmse|mape|logloss|perplexity|time|latency|duration|distance|regret|cost)",
@@ -57,11 +57,48 @@ def differing_keys(rows: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> li
     return out
 
 
+#: with more parameters than this, the runs table shows only those that differ by default
+MANY_PARAMS = 8
+_STICKY = (
+    "<style>.mj .mj-runs-wrap{max-width:100%;max-height:520px;overflow:auto}"
+    ".mj table.mj-runs{border-collapse:separate;border-spacing:0}"
+    ".mj table.mj-runs thead th{position:sticky;top:0;z-index:2}"
+    ".mj table.mj-runs .mj-pin0,.mj table.mj-runs .mj-pin1{position:sticky;z-index:1;"
+    "background:var(--jp-layout-color1,#fff)}"
+    ".mj table.mj-runs thead .mj-pin0,.mj table.mj-runs thead .mj-pin1{z-index:3;"
+    "background:var(--jp-layout-color2,#f4f4f4)}"
+    ".mj table.mj-runs .mj-pin0{left:0;min-width:72px}"
+    ".mj table.mj-runs .mj-pin1{left:72px;max-width:180px;overflow:hidden;text-overflow:ellipsis;"
+    "white-space:nowrap}"
+    ".mj table.mj-runs td,.mj table.mj-runs th{white-space:nowrap;max-width:220px;"
+    "overflow:hidden;text-overflow:ellipsis}</style>"
+)
+
+
+def compact_time(t: Any, now: float | None = None) -> str:
+    """``14:03`` today, ``Dec 01 14:03`` this year, ``2025-12-01`` before."""
+    if not hasattr(t, "timestamp"):
+        return ""
+    try:
+        ts = float(t.timestamp())
+    except (ValueError, OverflowError):
+        return ""
+    now = time.time() if now is None else now
+    lt, ln = time.localtime(ts), time.localtime(now)
+    if lt.tm_year == ln.tm_year and lt.tm_yday == ln.tm_yday:
+        return time.strftime("%H:%M", lt)
+    if lt.tm_year == ln.tm_year:
+        return time.strftime("%b %d %H:%M", lt)
+    return time.strftime("%Y-%m-%d", lt)
+
+
 def runs_table_html(
-    df: pd.DataFrame, *, differing: bool = False, title: str | None = None,
+    df: pd.DataFrame, *, differing: bool | None = None, title: str | None = None,
     note: str | None = None,
 ) -> str:
-    """The runs table: id, name, status, duration, params, best value of each metric."""
+    """The runs table: id and name (pinned while scrolling), status, started, duration,
+    the best value of each metric, then the parameters. ``differing`` None: only the
+    parameters that differ when there are more than :data:`MANY_PARAMS`."""
     cols = list(df.columns)
     params = [c for c in cols if c.startswith("params.")]
     metrics = [
@@ -69,50 +106,66 @@ def runs_table_html(
         if c.startswith("metrics.") and not c.endswith((".min", ".max"))
     ]
     records = df.to_dict("records")
+    if differing is None:
+        differing = len(params) > MANY_PARAMS and len(records) > 1
+    hidden = 0
     if differing and len(records) > 1:
-        params = differing_keys(records, params)
-    head = ["run", "name", "status", "experiment", "started", "duration"]
-    head_html = "".join(f"<th>{esc(h)}</th>" for h in head)
-    head_html += "".join(f'<th title="parameter">{esc(p[7:])}</th>' for p in params)
+        kept = differing_keys(records, params)
+        hidden = len(params) - len(kept)
+        params = kept
+    experiments = {r.get("experiment") for r in records}
+    show_exp = len(experiments) > 1
+    head_html = '<th class="mj-pin0">run</th><th class="mj-pin1">name</th><th>status</th>'
+    head_html += ("<th>experiment</th>" if show_exp else "") + "<th>started</th><th>duration</th>"
     for m in metrics:
         name = m[8:]
         head_html += (
             f'<th title="best value over all steps ({esc(metric_direction(name))}imum)">'
             f"{esc(name)} {_arrow(name)}</th>"
         )
+    head_html += "".join(f'<th title="parameter {esc(p[7:])}">{esc(p[7:])}</th>' for p in params)
+    now = time.time()
     body = []
     for r in records:
         started = r.get("start_time")
-        started_txt = started.strftime("%Y-%m-%d %H:%M:%S") if hasattr(started, "strftime") else ""
+        full = started.strftime("%Y-%m-%d %H:%M:%S") if hasattr(started, "strftime") else ""
+        name = r.get("name") or ""
         cells = [
-            f"<td><code>{esc(str(r.get('run_id', ''))[:8])}</code></td>",
-            f"<td>{esc(r.get('name') or '')}</td>",
+            f'<td class="mj-pin0"><code>{esc(str(r.get("run_id", ""))[:8])}</code></td>',
+            f'<td class="mj-pin1" title="{esc(name)}">{esc(name)}</td>',
             f"<td>{badge(str(r.get('status', '')))}</td>",
-            f"<td>{esc(r.get('experiment') or '')}</td>",
-            f"<td>{esc(started_txt)}</td>",
+        ]
+        if show_exp:
+            cells.append(f"<td>{esc(r.get('experiment') or '')}</td>")
+        cells += [
+            f'<td title="{esc(full)}">{esc(compact_time(started, now))}</td>',
             f"<td>{esc(fmt_duration(r.get('duration_s')))}</td>",
         ]
-        for p in params:
-            v = r.get(p)
-            cells.append(f"<td>{'' if _isnan(v) else esc(fmt_value(v))}</td>")
         for m in metrics:
-            name = m[8:]
-            best = r.get(f"{m}.{metric_direction(name)}")
+            name_ = m[8:]
+            best = r.get(f"{m}.{metric_direction(name_)}")
             last = r.get(m)
             tip = f' title="last: {esc(fmt_value(last))}"' if not _isnan(last) else ""
             cells.append(f"<td{tip}>{'' if _isnan(best) else esc(fmt_value(best))}</td>")
+        for p in params:
+            v = r.get(p)
+            text = "" if _isnan(v) else fmt_value(v)
+            cells.append(f'<td title="{esc(text)}">{esc(text)}</td>')
         body.append("<tr>" + "".join(cells) + "</tr>")
     caption = esc(title) if title else f"{len(records)} run{'s' if len(records) != 1 else ''}"
     extra = f' <span class="mj-dim">{esc(note)}</span>' if note else ""
+    if not show_exp and experiments and None not in experiments:
+        extra += f' <span class="mj-dim">· experiment {esc(next(iter(experiments)))}</span>'
     if differing:
-        extra += ' <span class="mj-dim">· differing params only</span>'
+        extra += ' <span class="mj-dim">· differing params only'
+        extra += f" ({hidden} identical hidden)</span>" if hidden else "</span>"
     table = (
-        f'<table class="mj-t mj-runs"><thead><tr>{head_html}</tr></thead>'
-        f'<tbody>{"".join(body)}</tbody></table>'
+        f'<div class="mj-runs-wrap"><table class="mj-t mj-runs"><thead><tr>{head_html}</tr></thead>'
+        f'<tbody>{"".join(body)}</tbody></table></div>'
     )
     if not records:
         table = '<div class="mj-dim">no runs match</div>'
-    return f'{CSS}<div class="mj"><h4>{caption}{extra}</h4>{table}</div>'
+    return f'{CSS}{_STICKY}<div class="mj"><h4>{caption}{extra}</h4>{table}</div>'
 
 
 def _label(run: Run) -> str:
@@ -125,6 +178,7 @@ def compare_html(
     *,
     metrics: Sequence[str] | None = None,
     differing: bool = False,
+    curves: bool = True,
 ) -> str:
     """Runs side by side: overview, params (differences highlighted), tags, metrics
     (best run per metric highlighted) and each metric's curves overlaid."""
@@ -198,7 +252,7 @@ def compare_html(
             mrows.append((f"{k} {_arrow(k)}", cells, marks))
         parts.append("<b>Metrics</b> <span class=\"mj-dim\">(best value; highlighted: best run)</span>" + table(mrows))
         charts = []
-        for k in keys:
+        for k in (keys if curves else []):
             series = {
                 _label(r): _downsample(histories.get(r.id, {}).get(k, []))
                 for r in runs if histories.get(r.id, {}).get(k)

@@ -185,15 +185,26 @@ def _show(shell: Any, argv: list[str], cell: str | None) -> Any:
 
 def _compare(shell: Any, argv: list[str], cell: str | None) -> Any:
     p = VerbParser("compare")
-    p.add_argument("runs", nargs="+", metavar="RUN")
-    p.add_argument("--metrics", "-m", help="comma-separated metrics to plot (default: all)")
+    p.add_argument("refs", nargs="+", metavar="REF")
+    p.add_argument("--metrics", "-m", help="runs: comma-separated metrics to plot (default: all)")
+    p.add_argument("--holdout", help="models: dataset ref, CSV/Parquet file or DataFrame variable")
+    p.add_argument("--label", help="models: label column of the holdout")
+    p.add_argument("--slices", help="models: comma-separated columns to break the metric down by")
+    p.add_argument("--metric", help="models: metric of the verdict")
+    p.add_argument("--n-boot", type=int, default=1000, help="models: bootstrap resamples")
+    p.add_argument("--correction", default="holm", help="models: holm or bh")
     a = p.parse(argv)
-    if len(a.runs) < 2:
-        raise UsageError("%mlops compare: give at least two runs, e.g. %mlops compare 3fa2c1 9b07de")
-    from mlops_jupyter.widgets.runs import CompareView
+    if len(a.refs) < 2:
+        raise UsageError("%mlops compare: give at least two models or runs, e.g. "
+                         "%mlops compare churn@v1 churn@v2 --holdout customers@v3 --label churned")
+    from mlops_jupyter.comparison import compare
 
+    holdout: Any = a.holdout
+    if holdout and shell is not None and holdout in getattr(shell, "user_ns", {}):
+        holdout = shell.user_ns[holdout]  # a DataFrame variable of the notebook
     metrics = [m.strip() for m in a.metrics.split(",") if m.strip()] if a.metrics else None
-    return CompareView(a.runs, metrics=metrics)
+    return compare(*a.refs, holdout=holdout, label=a.label, slices=a.slices, metric=a.metric,
+                   n_boot=a.n_boot, correction=a.correction, metrics=metrics)
 
 
 VERBS: dict[str, Verb] = {
@@ -232,8 +243,10 @@ VERBS: dict[str, Verb] = {
         ["%mlops show 3fa2c1"],
     ),
     "compare": Verb(
-        "compare", "runs side by side: params (differences highlighted), metric curves",
-        "%mlops compare RUN RUN [...] [--metrics a,b]", _compare,
-        ["%mlops compare 3fa2c1 9b07de", "%mlops compare 3fa2c1 9b07de --metrics loss"],
+        "compare", "model versions on one holdout (paired CIs, verdict), or runs side by side",
+        "%mlops compare REF REF [...] [--holdout REF|VAR --label COL] [--slices a,b] "
+        "[--metric M] [--metrics a,b]", _compare,
+        ["%mlops compare churn@production churn@v7 --holdout customers@v3 --label churned",
+         "%mlops compare 3fa2c1 9b07de", "%mlops compare 3fa2c1 9b07de --metrics loss"],
     ),
 }

@@ -294,9 +294,11 @@ class DriftReport:
         The notebook's default display stays the static HTML, which survives
         nbconvert/papermill; call this in a live kernel for the panel.
         """
+        from mlops_jupyter.display.panel import with_static
+
         from .widget import drift_widget
 
-        return drift_widget(self)
+        return with_static(drift_widget(self), self._repr_html_)
 
     def schema_text(self, issue: str) -> str:
         return _SCHEMA_TEXT.get(issue, issue)
