@@ -81,7 +81,34 @@ def _dataset_side(ref: str) -> _Side:
     frame = datasets.load(v, as_frame=True) if v.kind == "file" else datasets.load(v)
     if not hasattr(frame, "columns"):
         raise UsageError(f"{v.ref} is a {v.kind}, not tabular data: drift needs a table")
-    return _Side(frame, v.ref, "dataset", v.name)
+    side = _Side(frame, v.ref, "dataset", v.name)
+    side.version_id = v.id
+    return side
+
+
+def _lineage_label(side: _Side) -> str | None:
+    """The label of a dataset version that models were trained on: what their signature
+    and training run say (the most recent model first). None when no model used it."""
+    from mlops_jupyter import models
+
+    vid = getattr(side, "version_id", None)
+    if vid is None:
+        return None
+    try:
+        from mlops_jupyter.tracking.session import get_store
+
+        trained = get_store().dataset_lineage(vid).get("models", [])
+    except Exception:  # lineage is a hint; never a reason to fail a drift report
+        return None
+    for rec in reversed(trained):
+        try:
+            mv = models.get(f"{rec['name']}@v{rec['version']}")
+        except Exception:  # noqa: BLE001
+            continue
+        _, label = model_roles(mv, None, side.frame)
+        if label is not None:
+            return label
+    return None
 
 
 def _model_side(ref: str) -> _Side:
@@ -180,6 +207,8 @@ def drift(
     cur = _resolve(current, "current")
     feature_cols = columns
     label = label if label is not None else ref.label
+    if label is None and ref.kind == "dataset" and columns is None:
+        label = _lineage_label(ref)  # a model's training data: its label is not a feature
     if ref.model is not None and columns is None:
         # a model's inputs are its features; its label is compared only when the
         # current data has it (served inputs never do), and other training columns
