@@ -220,3 +220,21 @@ def test_same_comparison_from_magic_and_cli(two_versions: pd.DataFrame, tmp_path
     with redirect_stdout(out), redirect_stderr(err):
         code = main(["compare", "churn@v1", "nope-run"])
     assert code != 0 and "neither a model ref" in err.getvalue() and "Traceback" not in err.getvalue()
+
+
+def test_multiclass_macro_f1_and_accuracy_verdict(mlops_home: Path) -> None:
+    from sklearn.datasets import load_iris
+    from sklearn.metrics import f1_score
+    from sklearn.tree import DecisionTreeClassifier
+
+    df = load_iris(as_frame=True).frame
+    x = df.drop(columns="target")
+    good = LogisticRegression(max_iter=500).fit(x, df.target)
+    stump = DecisionTreeClassifier(max_depth=1, random_state=0).fit(x, df.target)
+    c = mj.compare(good, stump, holdout=df, label="target", n_boot=200)
+    assert c.task == "multiclass" and c.primary == "accuracy" and c.winner == "model 1"
+    frame = c.to_frame()
+    assert frame.loc[1, "f1"] == pytest.approx(
+        f1_score(df.target, stump.predict(x), average="macro", zero_division=0))
+    assert frame.loc[1, "f1_lo"] <= frame.loc[1, "f1"] <= frame.loc[1, "f1_hi"]
+    assert "Confusion matrices" in [s.get("title") for s in c.chart().spec["concat"]]

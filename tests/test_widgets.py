@@ -204,3 +204,45 @@ def test_model_card_and_job_have_live_panels_from_the_same_sections(mlops_home, 
     jtab = job.widget().children[1]
     assert list(jtab.titles) == ["Summary", "Output notebook"]  # no runs: no empty tab
     assert "print(x)" in jtab.children[1].value and "Parameters" in jtab.children[0].value
+
+
+def test_single_value_metrics_are_labelled_dots_and_colours_are_shared(three_runs: list[str]) -> None:
+    view = CompareView(three_runs[1:])  # runs b and c logged each metric once
+    spec = view.chart().spec
+    parts = spec.get("concat", [spec])
+    assert [p["title"] for p in parts] == ["single-value metrics"]  # no empty line charts
+    layer = parts[0]["layer"][0]
+    assert layer["mark"]["type"] == "point" and layer["encoding"]["y"]["field"] == "metric"
+    assert layer["encoding"]["color"]["scale"]["domain"] == [f"{three_runs[1][:8]} b",
+                                                             f"{three_runs[2][:8]} c"]
+    values = {(d["run"].split()[1], d["metric"]): d["value"] for d in parts[0]["data"]["values"]}
+    assert values == {("b", "auc"): 0.6, ("b", "loss"): 0.3, ("c", "loss"): 0.8}
+
+
+def test_runs_table_metrics_first_pinned_compact_and_differing_by_default(mlops_home: Path) -> None:
+    for i in range(2):
+        params = {f"p{k:02d}": (k if k != 3 else i) for k in range(12)}  # only p03 differs
+        with mj.start_run(name=f"run{i}", params=params) as r:
+            r.log_metric("auc", 0.5 + i / 10)
+    html = runs_table_html(mj.runs())
+    head = html.split("</thead>")[0]
+    assert head.index("auc ↑") < head.index(">p03<")  # metrics before parameters
+    assert ">p00<" not in head and "11 identical hidden" in html  # many params: differing only
+    assert 'class="mj-pin0"' in head and 'class="mj-pin1"' in head and "position:sticky" in html
+    assert "mj-runs-wrap" in html and "max-width:100%" in html  # bounded width, scrolls inside
+    started = re.findall(r'<td title="(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)">([^<]*)</td>', html)
+    assert started and all(len(short) == 5 for _, short in started)  # today: "14:03"
+    assert ">p00<" in runs_table_html(mj.runs(), differing=False)
+
+
+def test_widget_outputs_carry_static_html(three_runs: list[str], mlops_home: Path) -> None:
+    import pandas as pd
+
+    panel = mj.datasets.add(pd.DataFrame({"a": [1, 2]}), name="tiny").panel()
+    bundle = panel._repr_mimebundle_()
+    assert WIDGET_MIME in bundle and "tiny@v1" in bundle["text/html"]  # not only VBox(...)
+    box = RunsView().widget()
+    from IPython.core.formatters import DisplayFormatter
+
+    # displayed, the table is a plain output and only the controls are a widget
+    assert DisplayFormatter().format(box) == ({}, {})

@@ -57,6 +57,10 @@ def _per_row(task: str, y: np.ndarray, p: np.ndarray, pred: np.ndarray) -> dict[
         onehot = np.zeros_like(p)
         onehot[np.arange(len(y)), y.astype(int)] = 1.0
         out["brier"] = ((p - onehot) ** 2).sum(axis=1)
+        for c in range(p.shape[1]):  # per-class counts for the macro F1
+            out[f"tp{c}"] = ((pred == c) & (y == c)).astype(np.float64)
+            out[f"fp{c}"] = ((pred == c) & (y != c)).astype(np.float64)
+            out[f"fn{c}"] = ((pred != c) & (y == c)).astype(np.float64)
     return out
 
 
@@ -80,6 +84,14 @@ def _from_sums(task: str, sums: dict[str, np.ndarray], w: np.ndarray,
         denom = 2 * sums["tp"] + sums["fp"] + sums["fn"]
         with np.errstate(divide="ignore", invalid="ignore"):
             out["f1"] = np.where(denom > 0, 2 * sums["tp"] / denom, 0.0)
+    elif "tp0" in sums:  # multiclass: macro F1 over the classes
+        k = sum(1 for key in sums if key.startswith("tp"))
+        f1s = []
+        for c in range(k):
+            denom = 2 * sums[f"tp{c}"] + sums[f"fp{c}"] + sums[f"fn{c}"]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                f1s.append(np.where(denom > 0, 2 * sums[f"tp{c}"] / denom, 0.0))
+        out["f1"] = np.mean(f1s, axis=0)
     return out
 
 
@@ -96,10 +108,6 @@ def point_metrics(task: str, y: np.ndarray, p: np.ndarray | None, pred: np.ndarr
     if task != "regression" and p is not None and p.ndim == 1 and 0 < y.sum() < len(y):
         out["roc_auc"] = float(delong(y, [p])[0][0])
         out["pr_auc"] = average_precision(y, p)
-    if task == "classification" and p is not None and p.ndim == 2:
-        from sklearn.metrics import f1_score
-
-        out["f1"] = float(f1_score(y, pred, average="macro"))
     return out
 
 

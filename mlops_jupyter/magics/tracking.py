@@ -195,7 +195,7 @@ def _compare(shell: Any, argv: list[str], cell: str | None) -> Any:
     p.add_argument("--correction", default="holm", help="models: holm or bh")
     a = p.parse(argv)
     if len(a.refs) < 2:
-        raise UsageError("%mlops compare: give at least two models or runs, e.g. "
+        raise UsageError("%mlops compare: give at least two runs or model versions, e.g. "
                          "%mlops compare churn@v1 churn@v2 --holdout customers@v3 --label churned")
     from mlops_jupyter.comparison import compare
 
