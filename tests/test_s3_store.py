@@ -97,7 +97,7 @@ def _big_file(path: Path, mib: int) -> Path:
 
 def killed_upload(s3_url: str, home: Path, work: Path, mib: int) -> dict[str, object]:
     """Start ``mj.datasets.add`` of a ``mib`` MiB file in a child process, SIGKILL it
-    once its multipart upload is under way, and return what is left."""
+    once half of it is uploaded (parts of the multipart upload), and return what is left."""
     import mlops_jupyter as mj
     from mlops_jupyter.tracking.session import get_store
 
@@ -115,7 +115,7 @@ def killed_upload(s3_url: str, home: Path, work: Path, mib: int) -> dict[str, ob
             if uploads:
                 parts = fs.call_s3("list_parts", Bucket=bucket, Key=uploads[0]["Key"],
                                    UploadId=uploads[0]["UploadId"]).get("Parts", [])
-                if parts:
+                if sum(p["Size"] for p in parts) >= (mib << 20) // 2:  # midway: half is up
                     break
             time.sleep(0.05)
     finally:

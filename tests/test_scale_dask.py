@@ -228,3 +228,14 @@ def test_sqlite_store_refused_when_workers_are_elsewhere(mlops_home, cluster, tm
     finally:
         remote.close()
     assert store().list_jobs() == []  # nothing recorded
+
+
+def test_single_job_on_dask_from_the_api(mlops_home, cluster, tmp_path):
+    import mlops_jupyter as mj
+
+    nb = make_nb(tmp_path / "t.ipynb")
+    job = mj.jobs.run(str(nb), parameters={"alpha": 0.25, "n": 1}, executor=cluster, progress=False)
+    assert job.ok and job.metrics() == {"auc": 0.25}
+    assert job.record.pid != os.getpid()  # it ran in a process a worker started
+    with pytest.raises(mj.errors.UsageError, match="unknown executor"):
+        mj.jobs.run(str(nb), executor="ray")

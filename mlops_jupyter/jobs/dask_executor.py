@@ -22,6 +22,7 @@ from mlops_jupyter.errors import UsageError
 from mlops_jupyter.jobs.executors import Executor, Task, TaskResult, _stop, _tail, child_command
 
 POLL = 0.5
+CLOSE_TIMEOUT = 30
 
 
 def _event_name(job_id: str) -> str:
@@ -183,11 +184,15 @@ class DaskExecutor(Executor):
             self.cancel(jid)
 
     def close(self) -> None:
+        """Best effort: every job has been settled by now, and a cluster that lost a
+        worker may take longer to shut down than its timeout (a busy machine)."""
         for _, fut in self._futures.values():
             fut.cancel()
         self._futures.clear()
-        try:
-            self.client.close()
-        finally:
-            if self._cluster is not None:
-                self._cluster.close()
+        for closer in (self.client.close, getattr(self._cluster, "close", None)):
+            if closer is None:
+                continue
+            try:
+                closer(timeout=CLOSE_TIMEOUT)
+            except Exception:  # noqa: BLE001 - TimeoutError, a comm already gone
+                continue
