@@ -390,3 +390,18 @@ def test_odd_entity_frames(project: Path) -> None:
     nat.loc[2, "ts"] = pd.NaT  # no time, no value (never a match)
     frame = mj.features.training_frame(nat, ["customer_stats:spend"], name=None)
     assert np.isnan(frame["spend"].iloc[2]) and frame["spend"].iloc[3] == 30.0
+
+
+def test_magic_verbs(project: Path) -> None:
+    from IPython.core.error import UsageError as IPyUsageError
+
+    from mlops_jupyter.magics import dispatch
+
+    res = dispatch(None, "features apply")
+    assert [c.status for c in res.changes] == ["new", "new"]
+    with pytest.raises(IPyUsageError, match="unknown action 'bogus'; use one of list, apply, show, materialize"):
+        dispatch(None, "features bogus")
+    with pytest.raises(IPyUsageError, match="no feature view 'ghost'; applied views: customer_stats, flags"):
+        dispatch(None, "features show ghost")
+    shown = dispatch(None, "features show flags")
+    assert shown["version"].tolist() == [1]

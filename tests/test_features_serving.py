@@ -83,6 +83,10 @@ def test_bad_feature_requests_are_clear(client: httpx.Client) -> None:
     assert r.status_code == 422 and "accepted: keys, raw, proba" in r.json()["message"]
     r = client.post(f"{ROUTE}/predict", json={"raw": {"<script>": []}})
     assert r.status_code == 422 and "<script>" not in r.text
+    r = client.post(f"{ROUTE}/predict", json={"keys": {"customer_id": [1, 2], "other": [1]}})
+    assert r.status_code == 422 and "equal length" in r.json()["message"]
+    r = client.post(f"{ROUTE}/predict", json={"keys": [[1, 2], {"a": 1}]})
+    assert r.status_code == 422
     r = client.post(f"{ROUTE}/predict", content=b"{nope")
     assert r.status_code == 400
     r = client.post("/v1/features/other/v1/predict", json={"keys": [1]})

@@ -62,19 +62,24 @@ def _keys_frame(keys: Any, columns: list[str]) -> pd.DataFrame:
     plain list when there is one key column."""
     import pandas as pd
 
-    if isinstance(keys, pd.DataFrame):
-        df = keys
-    elif isinstance(keys, dict):
-        df = pd.DataFrame({k: list(v) if isinstance(v, list | tuple) else v for k, v in keys.items()})
-    elif isinstance(keys, list | tuple) and keys and all(isinstance(k, dict) for k in keys):
-        df = pd.DataFrame(list(keys))
-    elif isinstance(keys, list | tuple) and len(columns) == 1:
-        df = pd.DataFrame({columns[0]: list(keys)})
-    else:
-        raise ValidationError(
-            f"keys must be a list of objects with {columns}, or an object column -> list",
-            violations=[{"loc": ["keys"], "msg": "unrecognised shape"}],
-        )
+    shape_error = ValidationError(
+        f"keys must be a list of objects with {columns}, or an object column -> list "
+        "(lists of equal length)",
+        violations=[{"loc": ["keys"], "msg": "unrecognised shape"}],
+    )
+    try:
+        if isinstance(keys, pd.DataFrame):
+            df = keys
+        elif isinstance(keys, dict) and all(isinstance(v, list | tuple) for v in keys.values()):
+            df = pd.DataFrame({k: list(v) for k, v in keys.items()})
+        elif isinstance(keys, list | tuple) and keys and all(isinstance(k, dict) for k in keys):
+            df = pd.DataFrame(list(keys))
+        elif isinstance(keys, list | tuple) and len(columns) == 1:
+            df = pd.DataFrame({columns[0]: list(keys)})
+        else:
+            raise shape_error
+    except (ValueError, TypeError):
+        raise shape_error from None
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise ValidationError(f"keys lack column(s) {missing}; required: {columns}",

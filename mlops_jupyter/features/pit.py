@@ -145,21 +145,27 @@ def sort_features(df: pd.DataFrame, entity: str, timestamp: str, created: str | 
 
 def prepare(df: pd.DataFrame, entity: str, timestamp: str, features: list[str]) -> SortedFeatures:
     """Arrays for joining from a frame already in join order (see :func:`sort_features`)."""
+    return from_arrays(df[entity].to_numpy(), times_ns(df[timestamp], f"column {timestamp!r}"),
+                       {f: df[f].array for f in features})
+
+
+def from_arrays(
+    keys: np.ndarray, times: np.ndarray, columns: dict[str, Any], check: bool = True,
+) -> SortedFeatures:
+    """A :class:`SortedFeatures` from arrays in (key, time) order (checked unless
+    ``check=False``: rows this package sorted and read back verified by hash)."""
     import pandas as pd
 
-    keys = df[entity].to_numpy()
-    times = times_ns(df[timestamp], f"column {timestamp!r}")
     uniques = None
     if not _numeric(keys):
         codes, uniq = pd.factorize(keys, sort=True)
         keys, uniques = codes.astype(np.int64), pd.Index(uniq)
-    if len(keys) > 1:
+    if check and len(keys) > 1:
         dk = np.diff(keys)
         bad = (dk < 0) | ((dk == 0) & (np.diff(times) < 0))
         if bad.any():
             raise UsageError("feature rows are not in (key, time) order: materialise the view again")
-    cols = {f: df[f].array for f in features}
-    return SortedFeatures(keys=keys, times=times, columns=cols, uniques=uniques)
+    return SortedFeatures(keys=keys, times=times, columns=columns, uniques=uniques)
 
 
 def _numeric(a: np.ndarray) -> bool:

@@ -51,12 +51,11 @@ from datetime import timedelta
 import pandas as pd
 from feast import Entity, FeatureStore, FeatureView, Field, FileSource, RepoConfig
 from feast.types import Float64
-from feast.infra.offline_stores.file import FileOfflineStoreConfig
 from feast.repo_config import RegistryConfig
 
 repo, source, entities = sys.argv[1], sys.argv[2], sys.argv[3]
 cfg = RepoConfig(project="bench", provider="local", registry=RegistryConfig(path=os.path.join(repo, "registry.db")),
-                 offline_store=FileOfflineStoreConfig(), online_store={"type": "sqlite", "path": os.path.join(repo, "online.db")},
+                 offline_store={"type": "file"}, online_store={"type": "sqlite", "path": os.path.join(repo, "online.db")},
                  entity_key_serialization_version=3, repo_path=repo)
 store = FeatureStore(config=cfg)
 ent = Entity(name="entity", join_keys=["entity_id"])
@@ -179,8 +178,11 @@ def main() -> int:
         print(f"training_frame warm (materialisation in memory):            {warm:.2f} s")
         print(f"training_frame + versioned as a dataset ({out.attrs['mlops_dataset']}): {versioned:.2f} s")
         print(f"rows with a value: {filled:.1%}")
-        verdict = "within" if cold <= BUDGET_S else "OVER"
-        print(f"budget {BUDGET_S:.1f} s (cold): {verdict}")
+        if (args.source_rows, args.entity_rows) == (10_000_000, 1_000_000):
+            verdict = "within" if cold <= BUDGET_S else "OVER"
+            print(f"budget {BUDGET_S:.1f} s (cold, 10M source x 1M entity rows): {verdict}")
+        else:
+            print(f"(the {BUDGET_S:.0f} s budget is for 10M source x 1M entity rows; this run is another size)")
         if args.feast_python:
             res = run_feast(args.feast_python, work, src, ent, args.feast_memory_gb)
             if isinstance(res, str):
