@@ -35,6 +35,10 @@ def register(sub: Any) -> None:
     a.add_argument("--retrain-dataset", help="newer labelled data the retrain job trains on")
     a.add_argument("--alias", default="production", help="alias the loop promotes")
     a.add_argument("--retrain-metric", default="auc", help="metric challenger vs champion")
+    a.add_argument("--retrain-holdout", metavar="REF",
+                   help="dataset both versions are scored on by mj.compare (paired test); "
+                        "default: the scores the retrain template logged")
+    a.add_argument("--retrain-label", metavar="COL", help="label column of --retrain-holdout")
     a.add_argument("--min-improvement", type=float, default=0.0)
     a.add_argument("--replay-tolerance", default="1%", help="replay check tolerance")
     a.add_argument("--allow-private", action="store_true",
@@ -77,7 +81,8 @@ def cmd_add(args: argparse.Namespace) -> int:
     if args.retrain:
         retrain = {"template": args.retrain, "dataset": args.retrain_dataset, "alias": args.alias,
                    "metric": args.retrain_metric, "min_improvement": args.min_improvement,
-                   "replay_tolerance": args.replay_tolerance}
+                   "replay_tolerance": args.replay_tolerance,
+                   "holdout": args.retrain_holdout, "label": args.retrain_label}
     cols = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
     m = monitors.add(args.name, args.model, args.current, every=args.every, alerts=args.alert,
                      retrain=retrain, reference=args.reference, columns=cols, label=args.label,

@@ -27,6 +27,8 @@ def _add_parser() -> VerbParser:
     p.add_argument("--retrain-dataset")
     p.add_argument("--alias", default="production")
     p.add_argument("--retrain-metric", default="auc")
+    p.add_argument("--retrain-holdout")
+    p.add_argument("--retrain-label")
     p.add_argument("--replace", action="store_true")
     return p
 
@@ -40,7 +42,8 @@ def _monitor(shell: Any, argv: list[str], cell: str | None) -> Any:
     if sub == "add":
         a = _add_parser().parse(rest)
         retrain = ({"template": a.retrain, "dataset": a.retrain_dataset, "alias": a.alias,
-                    "metric": a.retrain_metric} if a.retrain else None)
+                    "metric": a.retrain_metric, "holdout": a.retrain_holdout,
+                    "label": a.retrain_label} if a.retrain else None)
         m = monitors.add(a.name, a.model, a.current, every=a.every, alerts=a.alert,
                          cooldown=a.cooldown, label=a.label, labels=a.labels, key=a.key,
                          retrain=retrain, replace=a.replace)

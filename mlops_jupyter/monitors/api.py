@@ -186,7 +186,10 @@ def _retrain_spec(retrain: Any, mv: Any) -> dict[str, Any] | None:
            "min_improvement": float(spec.get("min_improvement", 0.0)),
            "replay_tolerance": str(spec.get("replay_tolerance", "1%")),
            "parameters": dict(spec.get("parameters") or {}), "gates": list(spec.get("gates") or []),
-           "model_name": mv.name}
+           "model_name": mv.name,
+           "holdout": spec.get("holdout"), "label": spec.get("label")}
+    if out["holdout"] is not None and not isinstance(out["holdout"], str):
+        raise UsageError("retrain 'holdout' must be a dataset reference (e.g. churn-holdout@v1)")
     if not out["dataset"]:
         raise UsageError("retrain needs a 'dataset': the newer labelled data to train on")
     return out

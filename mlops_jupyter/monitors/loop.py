@@ -30,7 +30,8 @@ from typing import Any
 
 from mlops_jupyter.errors import MlopsError, NotFoundError
 
-__all__ = ["Decision", "LoopResult", "close_loop", "set_comparator", "COMPARATOR"]
+__all__ = ["Decision", "LoopResult", "close_loop", "set_comparator", "COMPARATOR",
+           "paired_comparator", "metrics_comparator"]
 
 
 @dataclass
@@ -62,15 +63,56 @@ def metrics_comparator(champion: Any, challenger: Any, run: Any, spec: dict[str,
                     cand, prod, {"improvement": gain})
 
 
+#: the loop's metric names -> mj.compare's
+_COMPARE_METRICS = {"auc": "roc_auc", "roc_auc": "roc_auc", "pr_auc": "pr_auc", "accuracy": "accuracy",
+                    "f1": "f1", "log_loss": "log_loss", "brier": "brier", "rmse": "rmse",
+                    "mae": "mae", "r2": "r2"}
+
+
+def paired_comparator(champion: Any, challenger: Any, run: Any, spec: dict[str, Any]) -> Decision:
+    """Both versions scored by ``mj.compare`` on the retrain spec's ``holdout`` dataset:
+    the challenger is promoted only when it is *significantly* better on the metric
+    (paired test: DeLong for AUC, McNemar for accuracy, paired bootstrap otherwise) and
+    its gain clears ``min_improvement``. A difference inside the noise keeps the champion."""
+    from mlops_jupyter.comparison.api import compare
+
+    metric = _COMPARE_METRICS.get(spec["metric"])
+    if metric is None:
+        return Decision(False, f"metric {spec['metric']!r} cannot be compared on a holdout; "
+                        f"accepted: {', '.join(sorted(_COMPARE_METRICS))}")
+    if champion is None:
+        return metrics_comparator(champion, challenger, run, spec)
+    try:
+        cmp = compare(champion.ref, challenger.ref, holdout=spec["holdout"],
+                      label=spec.get("label"), metric=metric, seed=0)
+        d = cmp.delta(metric)
+    except MlopsError as e:
+        return Decision(False, f"the comparison on {spec['holdout']} failed: {e}")
+    gain = d.delta if d.higher_is_better else -d.delta
+    ok = d.better == d.challenger and gain >= spec.get("min_improvement", 0.0)
+    policy = f"policy: significantly better and gain >= {spec.get('min_improvement', 0.0)}"
+    return Decision(ok, f"{d.sentence()} ({policy})", None, None,
+                    {"delta": d.delta, "lo": d.lo, "hi": d.hi, "p_value": d.p_value, "test": d.test,
+                     "holdout": spec["holdout"]})
+
+
+def default_comparator(champion: Any, challenger: Any, run: Any, spec: dict[str, Any]) -> Decision:
+    """The paired comparison when the retrain spec names a ``holdout``; else the scores
+    the template logged."""
+    if spec.get("holdout"):
+        return paired_comparator(champion, challenger, run, spec)
+    return metrics_comparator(champion, challenger, run, spec)
+
+
 #: (champion ModelVersion | None, challenger ModelVersion, retrain Run, retrain spec) -> Decision
-COMPARATOR: Callable[[Any, Any, Any, dict[str, Any]], Decision] = metrics_comparator
+COMPARATOR: Callable[[Any, Any, Any, dict[str, Any]], Decision] = default_comparator
 
 
 def set_comparator(fn: Callable[[Any, Any, Any, dict[str, Any]], Decision] | None) -> None:
     """Plug in another comparison (e.g. ``mj.compare`` with confidence intervals);
     ``None`` restores the default."""
     global COMPARATOR
-    COMPARATOR = fn or metrics_comparator
+    COMPARATOR = fn or default_comparator
 
 
 @dataclass
