@@ -209,7 +209,11 @@ def start_ours(work: Path, env: dict[str, str], *extra: str) -> tuple[subprocess
                              "--port", str(port), *extra], env=env, cwd=work,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
-    wait_up(base + "/health", proc)
+    try:
+        wait_up(base + "/health", proc)
+    except BaseException:
+        stop(proc)
+        raise
     return proc, base, time.perf_counter() - t0
 
 
@@ -241,7 +245,11 @@ def start_mlflow(work: Path) -> tuple[subprocess.Popen[Any], str, float] | None:
                              "--env-manager", "local", "-h", "127.0.0.1", "-w", "1"], env=env, cwd=work,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
-    wait_up(base + "/ping", proc)
+    try:
+        wait_up(base + "/ping", proc)
+    except BaseException:
+        stop(proc)
+        raise
     return proc, base, time.perf_counter() - t0
 
 
