@@ -262,7 +262,8 @@ def overhead_in_process(n: int = 3000) -> dict[str, float]:
     import mlops_jupyter as mj
     from mlops_jupyter.serving.app import create_app
 
-    app = create_app(["bench@production"], batch_rows=1, refresh=None)
+    app = create_app(["bench@production"], batch_rows=1)  # as served: routes refreshed off the path
+    app.state.predictor.preload(["bench@production"])
     body = json.dumps({"records": [ROW]}).encode()
     scope = {"type": "http", "method": "POST", "path": "/v1/models/bench/production/predict",
              "headers": [(b"host", b"127.0.0.1"), (b"content-type", b"application/json"),
