@@ -211,6 +211,8 @@ def _records_fast(data: list[Any], names: list[str]) -> dict[str, list[Any]] | N
 
 
 _NONE = type(None)
+_SMALL = 32
+_EXACT = 2**53
 _NUMBER = frozenset({int, float})
 _CATEGORY_SETS: dict[int, tuple[tuple[Any, ...], frozenset[Any]]] = {}
 
@@ -234,6 +236,8 @@ def _column_ok(col: Column, values: list[Any]) -> bool:
         if t == "float" or t == "any" and types <= _NUMBER:
             if not types <= _NUMBER:
                 return False
+            if len(values) <= _SMALL:  # a few values: plain Python beats numpy's call cost
+                return all(math.isfinite(v) if type(v) is float else -_EXACT < v < _EXACT for v in values)
             arr = np.asarray(values, dtype=np.float64)
             if not np.isfinite(arr).all():
                 return False
@@ -241,6 +245,9 @@ def _column_ok(col: Column, values: list[Any]) -> bool:
         if t == "integer":
             if types != {int}:
                 return False
+            low = 0 if col.dtype.lower().startswith("uint") else _INT64[0]
+            if len(values) <= _SMALL:
+                return all(low <= v <= _INT64[1] for v in values)
             arr = np.asarray(values, dtype=np.int64)  # OverflowError beyond 64 bits
             return not col.dtype.lower().startswith("uint") or bool((arr >= 0).all())
         if t == "boolean":

@@ -224,6 +224,10 @@ class Predictor:
         self.start_watching()
         return lm, fallback
 
+    def peek(self, name: str, selector: str) -> tuple[LoadedModel, bool] | None:
+        """The route table's answer without any I/O (None: call :meth:`route`)."""
+        return self._routes.get((name, selector))
+
     def preload(self, refs: Iterable[str]) -> None:
         """Load, check and warm the references to serve before the first request (a ref
         that fails its checks is logged; its requests get the usual 503)."""

@@ -214,7 +214,7 @@ class Front:
                 await self._too_large(send, limit)
 
     async def _route(self, name: str, ref: str) -> Any:
-        hit = self.predictor._routes.get((name, ref))
+        hit = self.predictor.peek(name, ref)
         if hit is not None:
             return hit
         loop = asyncio.get_running_loop()

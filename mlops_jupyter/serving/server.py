@@ -169,6 +169,12 @@ def serve_workers(refs: Sequence[str] | None, *, workers: int, host: str = "127.
     kwargs = _uvicorn_kwargs(host, port, log_level, header_timeout)
     kwargs["http"] = protocol.HeaderDeadlineProtocol  # importable by name in the workers
     kwargs["lifespan"] = "on"  # each worker writes its last served-input batch on exit
+    import inspect
+
+    if "timeout_worker_healthcheck" in inspect.signature(uvicorn.Config).parameters:
+        # a worker imports scikit-learn and loads its models before it answers; on a busy
+        # machine that takes longer than uvicorn's 5 s, and it would be killed in a loop
+        kwargs["timeout_worker_healthcheck"] = 120
     uvicorn.run("mlops_jupyter.serving.server:worker_app", factory=True, workers=workers, **kwargs)
 
 
