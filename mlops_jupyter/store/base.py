@@ -79,6 +79,10 @@ class RunStore(ABC):
     def metric_history(self, run_id: str, keys: Iterable[str] | None = None) -> list[MetricPoint]: ...
 
     @abstractmethod
+    def metric_arrays(self, run_id: str, keys: Iterable[str] | None = None) -> dict[str, Any]:
+        """``{key: (steps, values, timestamps)}`` numpy arrays, by step then time."""
+
+    @abstractmethod
     def put_artifact_bytes(self, run_id: str, name: str, data: bytes, kind: str) -> Artifact: ...
 
     @abstractmethod
