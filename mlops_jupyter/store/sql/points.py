@@ -42,9 +42,21 @@ def columns(points: Sequence[Any]) -> tuple[list[str], Arrays]:
 
 def group_by_key(points: Sequence[Any]) -> dict[str, Arrays]:
     """Buffered points split by key, each key's points in logging order."""
+    keys, arrays = columns(points)
+    return group_columns(keys, arrays)
+
+
+def from_lists(steps: Sequence[int], vals: Sequence[float], times: Sequence[float]) -> Arrays:
     import numpy as np
 
-    keys, (steps, vals, times) = columns(points)
+    return np.array(steps, np.int64), np.array(vals, np.float64), np.array(times, np.float64)
+
+
+def group_columns(keys: list[str], arrays: Arrays) -> dict[str, Arrays]:
+    """Columns split by key (``keys[i]`` names point i), each in logging order."""
+    import numpy as np
+
+    steps, vals, times = arrays
     if keys.count(keys[0]) == len(keys):  # one key (the common case): identity compares
         return {keys[0]: (steps, vals, times)}
     uniq = dict.fromkeys(keys)
