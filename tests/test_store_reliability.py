@@ -350,11 +350,12 @@ def test_a_run_whose_final_flush_fails_ends_failed(mlops_home: Path, monkeypatch
     mj.log_metric("x", 1.0)
     st = mj.get_store()
 
-    def broken(batches):  # type: ignore[no-untyped-def]
+    def broken(*args):  # type: ignore[no-untyped-def]
         raise StoreError("disk full")
 
     with monkeypatch.context() as m:
         m.setattr(st, "log_metric_batches", broken)
+        m.setattr(st, "log_metric_columns", broken)  # the buffer's own (columnar) path
         with pytest.raises(StoreError, match="disk full"):
             run.end()
     got = mj.get_run(run.id)

@@ -70,6 +70,13 @@ class RunStore(ABC):
     def log_metric_batches(self, batches: Mapping[str, Sequence[PointTuple]]) -> int: ...
 
     @abstractmethod
+    def log_metric_columns(
+        self, run_id: str, keys: list[str], values: Sequence[float], steps: Sequence[int],
+        timestamps: Sequence[float],
+    ) -> int:
+        """One run's buffered points as columns (the in-memory buffer's layout)."""
+
+    @abstractmethod
     def resolve_run_id(self, ref: str) -> str: ...
 
     @abstractmethod
@@ -83,6 +90,10 @@ class RunStore(ABC):
 
     @abstractmethod
     def metric_history(self, run_id: str, keys: Iterable[str] | None = None) -> list[MetricPoint]: ...
+
+    @abstractmethod
+    def metric_arrays(self, run_id: str, keys: Iterable[str] | None = None) -> dict[str, Any]:
+        """``{key: (steps, values, timestamps)}`` numpy arrays, by step then time."""
 
     @abstractmethod
     def put_artifact_bytes(self, run_id: str, name: str, data: bytes, kind: str) -> Artifact: ...

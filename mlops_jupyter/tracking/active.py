@@ -9,7 +9,8 @@ points are pending, so a killed process loses at most that much.
 
 Thread safety without slowing ``log_metric``: the buffer list is never swapped. A
 flush copies its first ``n`` points, writes them, then deletes exactly those ``n``
-(``del list[:n]`` is one atomic operation); points appended meanwhile stay buffered.
+(``del list[:n]`` is one atomic operation, per column list; the timestamp column is
+appended last, so its length bounds complete points); points appended meanwhile stay.
 A lock keeps two flushes (the thread's and the cell hook's) from writing twice.
 """
 
@@ -58,7 +59,12 @@ class ActiveRun:
         self.ended = False
         self.implicit = False  # started by a logging call outside any run
         self.status = run.status
-        self._points: list[tuple[str, float, int, float]] = []
+        # the buffer, one list per column (cheaper to append than a tuple, and turned
+        # into arrays at flush without unpacking tuples); ``_t`` is appended last
+        self._k: list[str] = []
+        self._v: list[float] = []
+        self._s: list[int] = []
+        self._t: list[float] = []
         self._next_step: dict[str, int] = {}
         self._countdown = _CHECK_EVERY
         self._last_flush = time.monotonic()
@@ -85,7 +91,10 @@ class ActiveRun:
                 nxt[key] = step + 1
         if timestamp is not None and type(timestamp) is not float:
             timestamp = timestamp_value(timestamp)
-        self._points.append((key, v, step, timestamp or time.time()))
+        self._k.append(key)
+        self._v.append(v)
+        self._s.append(step)
+        self._t.append(timestamp or time.time())
         self._countdown -= 1
         if self._countdown <= 0:
             self._maybe_flush()
@@ -99,7 +108,7 @@ class ActiveRun:
 
     def _maybe_flush(self) -> None:
         self._countdown = _CHECK_EVERY
-        if len(self._points) >= MAX_BUFFER or time.monotonic() - self._last_flush > FLUSH_SECONDS:
+        if len(self._t) >= MAX_BUFFER or time.monotonic() - self._last_flush > FLUSH_SECONDS:
             self.flush()
 
     def flush(self, timeout: float = -1) -> int:
@@ -107,8 +116,7 @@ class ActiveRun:
 
         ``timeout`` (seconds) bounds the wait for a flush running in another thread.
         """
-        pts = self._points
-        if not pts:
+        if not self._t:
             return 0
         if not self._flush_lock.acquire(timeout=timeout):
             return 0
@@ -117,10 +125,13 @@ class ActiveRun:
             return 0
         try:
             self._flushing = True
-            n = len(pts)
+            # ``_t`` is appended last: the first n entries of every column are complete
+            n = len(self._t)
             if n:
-                self.store.log_metric_batches({self.id: pts[:n]})
-                del pts[:n]  # exactly the points written; later appends stay
+                cols = (self._k, self._v, self._s, self._t)
+                self.store.log_metric_columns(self.id, *(c[:n] for c in cols))
+                for c in cols:
+                    del c[:n]  # exactly the points written; later appends stay
             self._last_flush = time.monotonic()
             return n
         finally:
@@ -129,7 +140,7 @@ class ActiveRun:
 
     @property
     def pending(self) -> int:
-        return len(self._points)
+        return len(self._t)
 
     # -- params, tags, artifacts -------------------------------------------------------
     def log_param(self, key: str, value: Any) -> None:

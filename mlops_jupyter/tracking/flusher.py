@@ -9,6 +9,7 @@ this process that have points waiting; ``log_metric`` itself stays an append.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -28,6 +29,19 @@ def ensure_started() -> None:
         if _thread is None or not _thread.is_alive():
             _thread = threading.Thread(target=_loop, name="mlops-flusher", daemon=True)
             _thread.start()
+
+
+def _after_fork_in_child() -> None:
+    """A fork may copy a run's flush lock while the (now gone) thread held it."""
+    global _thread
+    _thread = None
+    for run in heartbeat.live_runs():
+        run._flush_lock = threading.RLock()
+        run._flushing = False
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _loop() -> None:

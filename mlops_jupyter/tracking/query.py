@@ -187,9 +187,11 @@ def metric_history(
 
     def cat(i: int, dtype: Any) -> Any:
         parts = [a[i] for a in arrays.values()]
+        if len(parts) == 1:
+            return parts[0]  # one key: the stored arrays as they are, no copy
         return np.concatenate(parts) if parts else np.empty(0, dtype)
 
     return pd.DataFrame({
         "key": pd.Categorical.from_codes(codes, categories=names) if names else pd.Categorical([]),
         "step": cat(0, np.int64), "value": cat(1, np.float64), "timestamp": cat(2, np.float64),
-    })
+    }, copy=False)

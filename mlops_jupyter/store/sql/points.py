@@ -42,9 +42,21 @@ def columns(points: Sequence[Any]) -> tuple[list[str], Arrays]:
 
 def group_by_key(points: Sequence[Any]) -> dict[str, Arrays]:
     """Buffered points split by key, each key's points in logging order."""
+    keys, arrays = columns(points)
+    return group_columns(keys, arrays)
+
+
+def from_lists(steps: Sequence[int], vals: Sequence[float], times: Sequence[float]) -> Arrays:
     import numpy as np
 
-    keys, (steps, vals, times) = columns(points)
+    return np.array(steps, np.int64), np.array(vals, np.float64), np.array(times, np.float64)
+
+
+def group_columns(keys: list[str], arrays: Arrays) -> dict[str, Arrays]:
+    """Columns split by key (``keys[i]`` names point i), each in logging order."""
+    import numpy as np
+
+    steps, vals, times = arrays
     if keys.count(keys[0]) == len(keys):  # one key (the common case): identity compares
         return {keys[0]: (steps, vals, times)}
     uniq = dict.fromkeys(keys)
@@ -129,12 +141,17 @@ def read_arrays(conn: Connection, run_id: str, keys: Iterable[str] | None = None
             steps.append(np.array(s, np.int64))
             vals.append(np.array(v, np.float64))
             times.append(np.array(t, np.float64))
-        out[key] = _ordered(
-            np.concatenate(steps).astype(np.int64, copy=False),
-            np.concatenate(vals).astype(np.float64, copy=False),
-            np.concatenate(times).astype(np.float64, copy=False),
-        )
+        out[key] = _ordered(_join(steps, np.int64), _join(vals, np.float64), _join(times, np.float64))
     return out
+
+
+def _join(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
+    """One native-order array from the chunks of a key (one copy, none to spare)."""
+    import numpy as np
+
+    if len(parts) == 1:
+        return parts[0].astype(dtype)  # frombuffer is read-only and little-endian: copy once
+    return np.concatenate(parts).astype(dtype, copy=False)
 
 
 def _ordered(steps: np.ndarray, vals: np.ndarray, times: np.ndarray) -> Arrays:

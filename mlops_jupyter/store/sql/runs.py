@@ -199,22 +199,36 @@ class SqlRuns(SqlCore):
         self.db.write(lambda conn: self._upsert(conn, S.tags, rows, ["run_id", "key"], ["value"]))
 
     def log_metric_batches(self, batches: Mapping[str, Sequence[PointTuple]]) -> int:
-        """Write buffered points of several runs in one transaction; keep summaries.
+        """Write buffered ``(key, value, step, timestamp)`` points of several runs in one
+        transaction; keep summaries."""
+        from mlops_jupyter.store.sql import points as P
 
-        Points are grouped by key and stored as columnar chunks (store/sql/points.py):
-        converting and packing happens before the write lock is taken.
-        """
+        return self._write_groups([(r, P.group_by_key(pts), len(pts)) for r, pts in batches.items() if pts])
+
+    def log_metric_columns(
+        self, run_id: str, keys: list[str], values: Sequence[float], steps: Sequence[int],
+        timestamps: Sequence[float],
+    ) -> int:
+        """Write one run's points given as columns (what the in-memory buffer holds)."""
+        from mlops_jupyter.store.sql import points as P
+
+        if not keys:
+            return 0
+        groups = P.group_columns(keys, P.from_lists(steps, values, timestamps))
+        return self._write_groups([(run_id, groups, len(keys))])
+
+    def _write_groups(self, batches: list[tuple[str, dict[str, Any], int]]) -> int:
+        """Points grouped by key are stored as columnar chunks (store/sql/points.py);
+        packing and summaries happen before the write lock is taken."""
         from mlops_jupyter.store.sql import points as P
 
         prepared = []
-        for run_id, pts in batches.items():
-            if pts:
-                groups = P.group_by_key(pts)
-                sums = [
-                    {"run_id": run_id, "key": key, **_summary_row(P.summary(*arrays))}
-                    for key, arrays in groups.items()
-                ]
-                prepared.append((P.chunk_rows(run_id, groups), sums, len(pts)))
+        for run_id, groups, n in batches:
+            sums = [
+                {"run_id": run_id, "key": key, **_summary_row(P.summary(*arrays))}
+                for key, arrays in groups.items()
+            ]
+            prepared.append((P.chunk_rows(run_id, groups), sums, n))
         if not prepared:
             return 0
 
