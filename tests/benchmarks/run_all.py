@@ -134,7 +134,10 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get(_envs.ENVS[name].env_var):
             print(f"{name}: using {_envs.ENVS[name].env_var}={os.environ[_envs.ENVS[name].env_var]}")
             continue
-        print(f"building {_envs.ENVS[name].label} in {_envs.ENVS_DIR / name} ...", flush=True)
+        if _envs.python_for(name):
+            print(f"{name}: {_envs.python_for(name)} ({_envs.ENVS[name].label}, checking its pins)", flush=True)
+        else:
+            print(f"building {_envs.ENVS[name].label} in {_envs.ENVS_DIR / name} ...", flush=True)
         try:
             _envs.build(name, quiet=True)
         except (subprocess.CalledProcessError, RuntimeError, OSError) as e:
