@@ -55,6 +55,8 @@ def test_rows_and_budgets_from_a_child_script(mods, tmp_path: Path) -> None:  # 
     assert "| slow thing | 5 s | — |" in table
     assert "| fake | < 2 s; <= 2 ms | BUDGET MISSED |" in table
     assert "cores, Python 3." in table and "(today)" in table
+    crashed = run_all.render([], [("boom", 1, 1.0)], "today")
+    assert "| boom | — | FAILED (exit 1: see its output) |" in crashed
 
 
 def test_competitor_from_env_var_else_built_env_else_the_fix(
