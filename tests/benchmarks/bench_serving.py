@@ -162,7 +162,7 @@ def wait_up(url: str, proc: subprocess.Popen[Any], timeout: float = 180.0) -> fl
     t0 = time.perf_counter()
     while time.perf_counter() - t0 < timeout:
         if proc.poll() is not None:
-            raise RuntimeError(f"server exited: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}")
+            raise RuntimeError(f"server exited with status {proc.returncode} (its log is in the work folder)")
         try:
             if httpx.get(url, timeout=1).status_code == 200:
                 return time.perf_counter() - t0
@@ -208,10 +208,11 @@ def setup_ours(work: Path) -> dict[str, str]:
 
 def start_ours(work: Path, env: dict[str, str], *extra: str) -> tuple[subprocess.Popen[Any], str, float]:
     port = free_port()
+    log = (work / f"serve-{port}.log").open("wb")  # a pipe nobody reads fills and blocks
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "mlops_jupyter", "serve", "bench@production",
                              "--port", str(port), *extra], env=env, cwd=work,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=subprocess.DEVNULL, stderr=log)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_up(base + "/health", proc)
@@ -247,7 +248,7 @@ def start_mlflow(work: Path) -> tuple[subprocess.Popen[Any], str, float] | None:
     t0 = time.perf_counter()
     proc = subprocess.Popen([MLFLOW_PYTHON, "-m", "mlflow", "models", "serve", "-m", uri, "-p", str(port),
                              "--env-manager", "local", "-h", "127.0.0.1", "-w", "1"], env=env, cwd=work,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=subprocess.DEVNULL, stderr=(work / "mlflow-serve.log").open("wb"))
     base = f"http://127.0.0.1:{port}"
     try:
         wait_up(base + "/ping", proc)

@@ -72,10 +72,15 @@ def render(rows: list[dict[str, object]], results: list[tuple[str, int, float]],
     for r in rows:
         by_bench.setdefault(str(r.get("bench")), []).append(r)
     for name, code, secs in results:
-        budgets = "; ".join(sorted({str(r["budget"]) for r in by_bench.get(name, []) if r["budget"]}))
-        status = {0: "met", 1: "BUDGET MISSED"}.get(code, f"FAILED (exit {code})")
-        if code == 0 and not by_bench.get(name):
-            status = "ran (no rows)"
+        mine = by_bench.get(name, [])
+        budgets = "; ".join(sorted({b for r in mine for b in str(r["budget"]).split("; ") if b}))
+        missed = any(r.get("ok") is False for r in mine)
+        if code == 0:
+            status = "met" if mine else "ran (no rows)"
+        elif code == 1 and missed:
+            status = "BUDGET MISSED"
+        else:  # a crash (a traceback also exits 1) or a timeout: not a verdict on a budget
+            status = f"FAILED (exit {code}: see its output)"
         lines.append(f"| {name} | {budgets or '—'} | {status} | {secs:.0f} s |")
     return "\n".join(lines) + "\n"
 
@@ -134,7 +139,10 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get(_envs.ENVS[name].env_var):
             print(f"{name}: using {_envs.ENVS[name].env_var}={os.environ[_envs.ENVS[name].env_var]}")
             continue
-        print(f"building {_envs.ENVS[name].label} in {_envs.ENVS_DIR / name} ...", flush=True)
+        if _envs.python_for(name):
+            print(f"{name}: {_envs.python_for(name)} ({_envs.ENVS[name].label}, checking its pins)", flush=True)
+        else:
+            print(f"building {_envs.ENVS[name].label} in {_envs.ENVS_DIR / name} ...", flush=True)
         try:
             _envs.build(name, quiet=True)
         except (subprocess.CalledProcessError, RuntimeError, OSError) as e:
