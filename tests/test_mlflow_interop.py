@@ -94,6 +94,8 @@ def build_source(mlflow: Any, uri: str, workdir: Path, *, pickled: bool = True,
     c.update_model_version("churn", "1", description="first, baseline")
     c.set_model_version_tag("churn", "1", "validated", "yes")
     c.set_registered_model_alias("churn", "production", "1")
+    if pickled:  # a stage, as MLflow 2 users promoted models
+        c.transition_model_version_stage("churn-pickled", "1", "Staging")
     return {"uri": uri, "parent": pid, "children": children, "model": model, "X": X,
             "experiment_id": eid, "n_points": n_points}
 
@@ -192,6 +194,8 @@ def test_import_pickle_only_with_trust_and_audited(sqlite_source: dict[str, Any]
     assert report.model_versions == ["churn-pickled@v1"]
     mv = mj.models.get("churn-pickled@v1")
     assert mv.flavor == "sklearn"  # re-saved as skops, not kept as a pickle
+    assert mv.tags["mlflow.stage"] == "Staging"
+    assert mj.models.get("churn-pickled@staging").version == 1  # the stage became an alias
     audit = mj.models.history("churn-pickled")
     trust = audit[audit["action"] == "trust"]
     assert len(trust) == 1 and "cloudpickle" in trust["reason"].iloc[0]
@@ -330,7 +334,7 @@ def test_magics_import_and_export_in_a_kernel(sqlite_source: dict[str, Any], mlo
         "%load_ext mlops_jupyter",
         f"%mlops import mlflow sqlite:///{tmp_path / 'missing.db'}",
         f"%mlops import mlflow {sqlite_source['uri']} --model churn",
-        f"%mlops export mlflow --to sqlite:///{out} --model churn",
+        "%mlops export mlflow --to ftp://example.org/mlflow",
     ]
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
@@ -362,8 +366,9 @@ def test_magics_import_and_export_in_a_kernel(sqlite_source: dict[str, Any], mlo
     assert "\n" not in err and "Traceback" not in err
     assert not [o for o in nb.cells[1].outputs if o.output_type == "error"]
     assert "runs: 3 new" in text(nb.cells[2]), text(nb.cells[2])
-    assert not [o for o in nb.cells[3].outputs if o.output_type == "error"], text(nb.cells[3])
-    assert "model versions: 1 new" in text(nb.cells[3])
+    assert "model versions: 1 new" in text(nb.cells[2])
+    err = "".join(o.get("text", "") for o in nb.cells[3].outputs if o.get("name") == "stderr").strip()
+    assert err.startswith("UsageError: %mlops export: unknown MLflow source"), nb.cells[3].outputs
     import mlops_jupyter as mj
 
     assert mj.models.get("churn@production").version == 1
