@@ -25,7 +25,13 @@ from types import ModuleType
 from typing import Any
 
 from mlops_jupyter.config import redact_url
-from mlops_jupyter.errors import NotFoundError, StoreConnectionError, UsageError
+from mlops_jupyter.errors import (
+    MlopsError,
+    NotFoundError,
+    StoreConnectionError,
+    StoreError,
+    UsageError,
+)
 
 ACCEPTED = (
     "sqlite:///path/to/mlflow.db, an mlruns/ folder (or file:///…/mlruns), "
@@ -83,6 +89,25 @@ def quiet() -> Iterator[None]:
             os.environ.pop(var, None)
         else:
             os.environ[var] = old
+
+
+@contextmanager
+def mlflow_errors(what: str) -> Iterator[None]:
+    """MLflow's own failures (a REST error, a broken store) as one clear error."""
+    try:
+        yield
+    except MlopsError:
+        raise
+    except Exception as e:
+        from mlflow.exceptions import MlflowException
+
+        if not isinstance(e, MlflowException | OSError):
+            raise
+        first = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
+        raise StoreError(
+            f"{what} ({type(e).__name__}: {first}); what was done so far is kept, and "
+            "running it again continues where this stopped"
+        ) from None
 
 
 def client(source: Source) -> Any:
