@@ -65,7 +65,7 @@ def export_mlflow(
 
     bar = tqdm(total=len(runs) + len(versions), desc="mlflow export", unit="item",
                disable=not progress, leave=False)
-    with msrc.quiet(), msrc.mlflow_errors(f"MLflow could not write to {target.shown}"):
+    with msrc.quiet(), msrc.pinned(target.uri), msrc.mlflow_errors(f"MLflow could not write to {target.shown}"):
         try:
             exporter = _Exporter(client, st, report, bar)
             exporter.runs(runs)

@@ -70,7 +70,7 @@ def import_mlflow(
     client = msrc.client(src)
     st = session.get_store()
     report = TransferReport("import", src.shown, msrc.store_label(st))
-    with msrc.quiet(), msrc.mlflow_errors(f"MLflow could not read {src.shown}"):
+    with msrc.quiet(), msrc.pinned(src.uri), msrc.mlflow_errors(f"MLflow could not read {src.shown}"):
         exps = _experiments(client, experiments, report)
         runs = _runs(client, exps, report)
         versions = _model_versions(client, models, report)

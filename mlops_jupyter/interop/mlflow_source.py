@@ -92,6 +92,23 @@ def quiet() -> Iterator[None]:
 
 
 @contextmanager
+def pinned(uri: str) -> Iterator[None]:
+    """MLflow's *default* tracking URI set to ``uri`` while we work, then restored.
+
+    Some of MLflow's calls ignore the client's URI: on a file store,
+    ``search_registered_models`` resolves MLflow 3's logged models through the default
+    tracking URI, which creates ``./mlflow.db`` in the working folder. Pointing the
+    default at the store being read keeps every call on it."""
+    try:
+        from mlflow.tracking._tracking_service.utils import _use_tracking_uri
+    except ImportError:  # a future MLflow without it: its calls use the client's URI
+        yield
+        return
+    with _use_tracking_uri(uri):
+        yield
+
+
+@contextmanager
 def mlflow_errors(what: str) -> Iterator[None]:
     """MLflow's own failures (a REST error, a broken store) as one clear error."""
     try:
