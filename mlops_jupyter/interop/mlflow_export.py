@@ -2,9 +2,9 @@
 
 Written only through MLflow's own client (``MlflowClient`` with the target URI), so the
 result is an ordinary MLflow store: its UI shows the runs and
-``mlflow.pyfunc.load_model("models:/churn/1")`` loads the models. No global MLflow state
-(``mlflow.set_tracking_uri``, an active run) is touched, so a notebook that also uses
-MLflow keeps its own settings.
+``mlflow.pyfunc.load_model("models:/churn/1")`` loads the models. No MLflow run is
+started; MLflow's default tracking URI points at the target only while the export runs
+(see ``mlflow_source.pinned``), so a notebook that also uses MLflow keeps its settings.
 
 - runs: name, params, tags, status, original start/end times, full metric histories
   (``log_batch``, 1,000 points per call — MLflow's limit), artifacts, and parents (the
