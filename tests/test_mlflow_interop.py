@@ -75,10 +75,11 @@ def build_source(mlflow: Any, uri: str, workdir: Path, *, pickled: bool = True,
 
     X, y = _training()
     model = LogisticRegression(C=1.0).fit(X, y)
-    old = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    try:
+    # MLflow's fluent API (and, on a file store, some registry calls) use the default
+    # tracking URI: point it at this store while building, then back
+    from mlflow.tracking._tracking_service.utils import _use_tracking_uri
+
+    with _use_tracking_uri(uri):
         with mlflow.start_run(run_id=pid):
             mlflow.sklearn.log_model(model, name="model", registered_model_name="churn",
                                      pip_requirements=["scikit-learn"])
@@ -86,14 +87,13 @@ def build_source(mlflow: Any, uri: str, workdir: Path, *, pickled: bool = True,
                 mlflow.sklearn.log_model(model, name="pickled", registered_model_name="churn-pickled",
                                          pip_requirements=["scikit-learn"],
                                          serialization_format="cloudpickle")
-    finally:
-        mlflow.set_tracking_uri(old[0])
-        mlflow.set_registry_uri(old[1])
-    c.set_terminated(pid, "FINISHED", end_time=BASE_MS + 70_000)
-    c.update_registered_model("churn", description="who will leave")
-    c.update_model_version("churn", "1", description="first, baseline")
-    c.set_model_version_tag("churn", "1", "validated", "yes")
-    c.set_registered_model_alias("churn", "production", "1")
+        c.set_terminated(pid, "FINISHED", end_time=BASE_MS + 70_000)
+        c.update_registered_model("churn", description="who will leave")
+        c.update_model_version("churn", "1", description="first, baseline")
+        c.set_model_version_tag("churn", "1", "validated", "yes")
+        c.set_registered_model_alias("churn", "production", "1")
+        if pickled:  # a stage, as MLflow 2 users promoted models
+            c.transition_model_version_stage("churn-pickled", "1", "Staging")
     return {"uri": uri, "parent": pid, "children": children, "model": model, "X": X,
             "experiment_id": eid, "n_points": n_points}
 
@@ -192,6 +192,8 @@ def test_import_pickle_only_with_trust_and_audited(sqlite_source: dict[str, Any]
     assert report.model_versions == ["churn-pickled@v1"]
     mv = mj.models.get("churn-pickled@v1")
     assert mv.flavor == "sklearn"  # re-saved as skops, not kept as a pickle
+    assert mv.tags["mlflow.stage"] == "Staging"
+    assert mj.models.get("churn-pickled@staging").version == 1  # the stage became an alias
     audit = mj.models.history("churn-pickled")
     trust = audit[audit["action"] == "trust"]
     assert len(trust) == 1 and "cloudpickle" in trust["reason"].iloc[0]
@@ -246,14 +248,10 @@ def test_export_to_fresh_mlflow_store_reads_back(sqlite_source: dict[str, Any], 
     assert mv.description == "first, baseline" and mv.tags["validated"] == "yes"
     # MLflow 3 refuses to deserialise any sklearn model without this opt-in
     monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")
-    old_uris = mlflow_mod.get_tracking_uri(), mlflow_mod.get_registry_uri()
-    mlflow_mod.set_tracking_uri(target)
-    mlflow_mod.set_registry_uri(target)
-    try:
+    from mlflow.tracking._tracking_service.utils import _use_tracking_uri
+
+    with _use_tracking_uri(target):
         loaded = mlflow_mod.pyfunc.load_model("models:/churn@production")
-    finally:
-        mlflow_mod.set_tracking_uri(old_uris[0])
-        mlflow_mod.set_registry_uri(old_uris[1])
     X = sqlite_source["X"]
     assert np.array_equal(np.asarray(loaded.predict(X)), sqlite_source["model"].predict(X))
 
@@ -269,7 +267,14 @@ def test_import_file_store(mlflow_mod: Any, mlops_home: Path, tmp_path: Path) ->
 
     folder = tmp_path / "mlruns"
     src = build_source(mlflow_mod, str(folder), tmp_path, pickled=False, n_points=500)
-    report = mj.import_mlflow(str(folder), progress=False)
+    from mlflow.tracking._tracking_service.utils import _use_tracking_uri
+
+    trap = tmp_path / "default-store.db"  # where MLflow's default URI points meanwhile
+    with _use_tracking_uri(f"sqlite:///{trap}"):
+        report = mj.import_mlflow(str(folder), progress=False)
+    # on a file store some MLflow registry calls open the *default* store: that must
+    # not become a new ./mlflow.db beside the user's notebook
+    assert not trap.exists()
     assert report.runs == 3, report.not_carried
     assert_imported(src)
     assert mj.import_mlflow(folder.as_uri(), progress=False).runs_present == 3
@@ -330,7 +335,7 @@ def test_magics_import_and_export_in_a_kernel(sqlite_source: dict[str, Any], mlo
         "%load_ext mlops_jupyter",
         f"%mlops import mlflow sqlite:///{tmp_path / 'missing.db'}",
         f"%mlops import mlflow {sqlite_source['uri']} --model churn",
-        f"%mlops export mlflow --to sqlite:///{out} --model churn",
+        "%mlops export mlflow --to ftp://example.org/mlflow",
     ]
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
@@ -362,8 +367,9 @@ def test_magics_import_and_export_in_a_kernel(sqlite_source: dict[str, Any], mlo
     assert "\n" not in err and "Traceback" not in err
     assert not [o for o in nb.cells[1].outputs if o.output_type == "error"]
     assert "runs: 3 new" in text(nb.cells[2]), text(nb.cells[2])
-    assert not [o for o in nb.cells[3].outputs if o.output_type == "error"], text(nb.cells[3])
-    assert "model versions: 1 new" in text(nb.cells[3])
+    assert "model versions: 1 new" in text(nb.cells[2])
+    err = "".join(o.get("text", "") for o in nb.cells[3].outputs if o.get("name") == "stderr").strip()
+    assert err.startswith("UsageError: %mlops export: unknown MLflow source"), nb.cells[3].outputs
     import mlops_jupyter as mj
 
     assert mj.models.get("churn@production").version == 1

@@ -2,9 +2,9 @@
 
 Written only through MLflow's own client (``MlflowClient`` with the target URI), so the
 result is an ordinary MLflow store: its UI shows the runs and
-``mlflow.pyfunc.load_model("models:/churn/1")`` loads the models. No global MLflow state
-(``mlflow.set_tracking_uri``, an active run) is touched, so a notebook that also uses
-MLflow keeps its own settings.
+``mlflow.pyfunc.load_model("models:/churn/1")`` loads the models. No MLflow run is
+started; MLflow's default tracking URI points at the target only while the export runs
+(see ``mlflow_source.pinned``), so a notebook that also uses MLflow keeps its settings.
 
 - runs: name, params, tags, status, original start/end times, full metric histories
   (``log_batch``, 1,000 points per call — MLflow's limit), artifacts, and parents (the
@@ -21,6 +21,7 @@ runs their versions came from).
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import time
 from collections.abc import Sequence
@@ -64,7 +65,7 @@ def export_mlflow(
 
     bar = tqdm(total=len(runs) + len(versions), desc="mlflow export", unit="item",
                disable=not progress, leave=False)
-    with msrc.quiet():
+    with msrc.quiet(), msrc.pinned(target.uri), msrc.mlflow_errors(f"MLflow could not write to {target.shown}"):
         try:
             exporter = _Exporter(client, st, report, bar)
             exporter.runs(runs)
@@ -115,6 +116,15 @@ def _select_versions(st: Any, models: list[str], everything: bool) -> list[Any]:
     return out
 
 
+class _Failed(Exception):
+    """One run or version MLflow would not take: reported, the export goes on."""
+
+
+def _refused(e: BaseException) -> str:
+    first = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
+    return f"MLflow refused it ({type(e).__name__}: {first})"
+
+
 def _ms(t: float | None) -> int | None:
     return None if t is None else int(round(t * 1000))
 
@@ -155,17 +165,14 @@ class _Exporter:
                     self.report.run_ids[r.id] = self._run(r, eid)
                     self.done[eid][r.id] = self.report.run_ids[r.id]
                     self.report.runs += 1
-                except MlopsError as e:
+                except _Failed as e:
                     self.report.not_carried.append(f"run {r.short_id}: {e}")
             self.bar.update(1)
 
     def _run(self, r: Run, eid: str) -> str:
-        from mlflow.entities import Metric, Param
-
         tags = {k: v for k, v in r.tags.items() if len(v) <= _MAX_TAG_VALUE}
         for k in sorted(set(r.tags) - set(tags)):
             self.report.not_carried.append(f"run {r.short_id}: tag {k!r} is longer than MLflow allows")
-        tags[RUN_ID_TAG] = r.id
         if r.parent_id:
             parent = self.report.run_ids.get(r.parent_id)
             if parent is not None:
@@ -178,8 +185,25 @@ class _Exporter:
                 tags[key] = value
         if r.name:
             tags["mlflow.runName"] = r.name
-        created = self.client.create_run(eid, start_time=_ms(r.start_time), tags=tags, run_name=r.name)
+        try:
+            created = self.client.create_run(eid, start_time=_ms(r.start_time), tags=tags, run_name=r.name)
+        except Exception as e:  # noqa: BLE001 - MLflow's own validation
+            raise _Failed(_refused(e)) from None
         mid = created.info.run_id
+        try:
+            self._fill(r, mid)
+        except BaseException as e:
+            # a run left half way goes to MLflow's trash; a later export writes it again
+            with contextlib.suppress(Exception):
+                self.client.delete_run(mid)
+            if isinstance(e, MlopsError) or not isinstance(e, Exception):
+                raise
+            raise _Failed(_refused(e)) from None
+        return mid
+
+    def _fill(self, r: Run, mid: str) -> None:
+        from mlflow.entities import Metric, Param
+
         params = [Param(k, v) for k, v in r.params.items() if len(v) <= _MAX_PARAM_VALUE]
         for k in sorted(k for k, v in r.params.items() if len(v) > _MAX_PARAM_VALUE):
             self.report.not_carried.append(f"run {r.short_id}: param {k!r} is longer than MLflow allows")
@@ -198,7 +222,7 @@ class _Exporter:
         self._artifacts(r, mid)
         if r.status != RUNNING:
             self.client.set_terminated(mid, r.status, end_time=_ms(r.end_time))
-        return mid
+        self.client.set_tag(mid, RUN_ID_TAG, r.id)  # last: only a complete run counts as exported
 
     def _artifacts(self, r: Run, mid: str) -> None:
         arts = self.st.list_artifacts(r.id)
@@ -239,6 +263,8 @@ class _Exporter:
                         self.report.model_versions.append(f"{name}/{mapping[v.version]}")
                     except MlopsError as e:
                         self.report.not_carried.append(f"model {name}@v{v.version}: {e}")
+                    except Exception as e:  # noqa: BLE001 - MLflow refused this version
+                        self.report.not_carried.append(f"model {name}@v{v.version}: {_refused(e)}")
                 self.report.versions[f"{name}@v{v.version}"] = f"{name}/{mapping.get(v.version, '-')}"
                 self.bar.update(1)
             self._aliases(name, vs, mapping)

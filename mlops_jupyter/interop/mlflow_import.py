@@ -70,11 +70,11 @@ def import_mlflow(
     client = msrc.client(src)
     st = session.get_store()
     report = TransferReport("import", src.shown, msrc.store_label(st))
-    exps = _experiments(client, experiments, report)
-    runs = _runs(client, exps, report)
-    versions = _model_versions(client, models, report)
-    bar = _bar(len(runs) + sum(len(v) for _, v in versions), progress)
-    with msrc.quiet():
+    with msrc.quiet(), msrc.pinned(src.uri), msrc.mlflow_errors(f"MLflow could not read {src.shown}"):
+        exps = _experiments(client, experiments, report)
+        runs = _runs(client, exps, report)
+        versions = _model_versions(client, models, report)
+        bar = _bar(len(runs) + sum(len(v) for _, v in versions), progress)
         try:
             _RunImporter(client, src.uri, st, report, bar, artifacts).run_all(runs, exps)
             if versions:

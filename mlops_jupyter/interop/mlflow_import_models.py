@@ -107,6 +107,16 @@ def _set_alias(st: Any, name: str, alias: str, number: int, fresh: set[int], rep
     report.aliases.append(f"{name}@{alias} -> v{number}")
 
 
+def _files_uri(client: Any, mv: Any) -> str:
+    """Where a version's files are. Not ``get_model_version_download_uri``: on a file
+    store it resolves MLflow 3's logged models through the *default* tracking URI and so
+    creates ``./mlflow.db`` in the working folder."""
+    source = str(mv.source or "")
+    if source.startswith("models:/m-"):
+        return str(client.get_logged_model(source[len("models:/"):].split("/", 1)[0]).artifact_location)
+    return source
+
+
 def _one_version(
     client: Any, src: Source, st: Any, name: str, rm: Any, mv: Any, key: str,
     report: TransferReport, trust_pickle: bool,
@@ -122,7 +132,7 @@ def _one_version(
     ref = f"MLflow model {rm.name!r} version {mv.version}"
     with tempfile.TemporaryDirectory(prefix="mlops-mlflow-model-") as tmp:
         try:
-            uri = client.get_model_version_download_uri(rm.name, mv.version)
+            uri = _files_uri(client, mv)
             folder = Path(mlflow.artifacts.download_artifacts(
                 artifact_uri=uri, dst_path=tmp, tracking_uri=src.uri, registry_uri=src.uri,
             ))

@@ -9,7 +9,7 @@ to the audit log.
 
 Writing: ``mlflow.sklearn.save_model`` in the skops format, with the requirements the
 version recorded (so MLflow does not start a subprocess to infer them), then MLflow's
-client logs the folder and registers it — no global MLflow state is touched.
+client logs the folder and registers it (no MLflow run is started).
 """
 
 from __future__ import annotations

@@ -25,7 +25,13 @@ from types import ModuleType
 from typing import Any
 
 from mlops_jupyter.config import redact_url
-from mlops_jupyter.errors import NotFoundError, StoreConnectionError, UsageError
+from mlops_jupyter.errors import (
+    MlopsError,
+    NotFoundError,
+    StoreConnectionError,
+    StoreError,
+    UsageError,
+)
 
 ACCEPTED = (
     "sqlite:///path/to/mlflow.db, an mlruns/ folder (or file:///…/mlruns), "
@@ -83,6 +89,42 @@ def quiet() -> Iterator[None]:
             os.environ.pop(var, None)
         else:
             os.environ[var] = old
+
+
+@contextmanager
+def pinned(uri: str) -> Iterator[None]:
+    """MLflow's *default* tracking URI set to ``uri`` while we work, then restored.
+
+    Some of MLflow's calls ignore the client's URI: on a file store,
+    ``search_registered_models`` resolves MLflow 3's logged models through the default
+    tracking URI, which creates ``./mlflow.db`` in the working folder. Pointing the
+    default at the store being read keeps every call on it."""
+    try:
+        from mlflow.tracking._tracking_service.utils import _use_tracking_uri
+    except ImportError:  # a future MLflow without it: its calls use the client's URI
+        yield
+        return
+    with _use_tracking_uri(uri):
+        yield
+
+
+@contextmanager
+def mlflow_errors(what: str) -> Iterator[None]:
+    """MLflow's own failures (a REST error, a broken store) as one clear error."""
+    try:
+        yield
+    except MlopsError:
+        raise
+    except Exception as e:
+        from mlflow.exceptions import MlflowException
+
+        if not isinstance(e, MlflowException | OSError):
+            raise
+        first = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
+        raise StoreError(
+            f"{what} ({type(e).__name__}: {first}); what was done so far is kept, and "
+            "running it again continues where this stopped"
+        ) from None
 
 
 def client(source: Source) -> Any:
