@@ -22,6 +22,8 @@ CASES = [
     ("url-credentials", "engine = create_engine('postgresql://svc:Zq7-pw0rd@db:5432/x')", "Zq7-pw0rd"),
     ("bearer", 'headers = {"Authorization": "Bearer q1w2e3r4t5y6u7i8"}', "q1w2e3r4t5y6u7i8"),
     ("named-literal", 'openai_api_key = "not-a-real-shape-9f8e7d"', "not-a-real-shape-9f8e7d"),
+    ("annotated-assignment", 'db_token: str = "tok-9f8e7d6c5b4a"', "tok-9f8e7d6c5b4a"),
+    ("comment", "x = 1  # token: 9f8e7d6c5b4a3f2e", "9f8e7d6c5b4a3f2e"),
     ("env-file", "WANDB_API_KEY=0a1b2c3d4e5f6a7b8c9d", "0a1b2c3d4e5f6a7b8c9d"),
     ("yaml", "storage:\n  access_key: AbCdEfGh1234\n", "AbCdEfGh1234"),
     ("aws-access-key-id", "aws configure set id AKIAIOSFODNN7EXAMPLE", "AKIAIOSFODNN7EXAMPLE"),

@@ -14,8 +14,8 @@ audit, and :meth:`LoopResult.timeline_html` shows them as one panel.
    registers nothing) and its metrics must fall within the tolerance;
 4. promotion by the alias's rules (``mj.models.promote`` checks them, compare-and-set
    on the champion seen at step 2), with a reason naming the check, job and scores;
-5. a running ``mlops serve`` re-resolves the alias on every request, so it answers
-   with the new version on its next request; nothing to restart.
+5. a running ``mlops serve`` sees the alias move, loads and warms the new version in
+   the background (the old one answers meanwhile) and switches; nothing to restart.
 
 Any failure stops the loop: the challenger is rejected, nothing is promoted, and the
 caller sends a ``retrain_failed`` alert.
@@ -218,8 +218,8 @@ def close_loop(m: Any, res: Any) -> LoopResult:
         return out
     out.promoted = True
     out.step("promote", True, f"{name}@{alias} -> {challenger.ref} (audited)", model=challenger.ref)
-    out.step("serve", True, f"servers resolve {name}@{alias} per request: next request gets "
-             f"{challenger.ref}")
+    out.step("serve", True, f"running servers load and warm {challenger.ref} in the background "
+             f"and switch {name}@{alias} to it once it is ready (the old version answers meanwhile)")
     return out
 
 

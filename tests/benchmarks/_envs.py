@@ -51,7 +51,7 @@ ENVS: dict[str, Env] = {
             check="import evidently, pandas"),
         Env("trackio", "trackio 0.43", ["trackio==0.43.0"], check="import trackio"),
         # hooks for later issues (uncomment with the version the README names):
-        # Env("feast", "Feast 0.xx", ["feast==0.xx"], check="import feast"),
+        Env("feast", "Feast 0.67", ["feast==0.67.0"], check="import feast"),
         # Env("optuna", "Optuna 4.x", ["optuna==4.x"], check="import optuna"),
     ]
 }
