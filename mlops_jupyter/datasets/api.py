@@ -97,6 +97,12 @@ def _record_use(st: Any, v: DatasetVersion) -> None:
         st.record_dataset_use(run.id, v.id, "input")
 
 
+def read_frame(v: DatasetVersion) -> pd.DataFrame:
+    """The frame of a dataset version record already in hand (no reference resolved
+    again), read from the current store and verified against its hash."""
+    return _read_frame(_store(), v)
+
+
 def _read_frame(st: Any, v: DatasetVersion) -> pd.DataFrame:
     import pyarrow as pa
     import pyarrow.parquet as pq

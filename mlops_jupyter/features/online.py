@@ -57,7 +57,7 @@ def _latest_materialization(d: Any) -> Any:
     return mats[-1]
 
 
-def _keys_frame(keys: Any, columns: list[str]) -> pd.DataFrame:
+def keys_frame(keys: Any, columns: list[str]) -> pd.DataFrame:
     """``[{"customer_id": 1}, ...]``, ``{"customer_id": [1, ...]}``, a DataFrame, or a
     plain list when there is one key column."""
     import pandas as pd
@@ -119,7 +119,7 @@ def lookup_features(model_ref: str, keys: Any, at: Any = None) -> pd.DataFrame:
 
     when = at_ns(at)
     parts = _parts(model_ref)
-    kf = _keys_frame(keys, sorted({p.definition.spec["entity"] for p in parts}))
+    kf = keys_frame(keys, sorted({p.definition.spec["entity"] for p in parts}))
     cols: dict[str, Any] = {}
     for p in parts:
         spec = p.definition.spec
@@ -185,7 +185,7 @@ def compute_features(
             raise ValidationError("give keys: they cannot be read from the raw rows",
                                   violations=[{"loc": ["keys"], "msg": "field required"}])
         keys = {kcol: inputs[first.view][kcol].drop_duplicates().tolist()}
-    kf = _keys_frame(keys, ent_cols)
+    kf = keys_frame(keys, ent_cols)
     cols: dict[str, Any] = {}
     for p in parts:
         spec = p.definition.spec

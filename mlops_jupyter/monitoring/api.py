@@ -112,7 +112,7 @@ def _lineage_label(side: _Side) -> str | None:
 
 
 def _model_side(ref: str) -> _Side:
-    from mlops_jupyter import datasets, models
+    from mlops_jupyter import models
 
     mv = models.get(ref)
     if not mv.dataset_version_ids:
@@ -120,7 +120,9 @@ def _model_side(ref: str) -> _Side:
             f"model {mv.ref} has no training dataset recorded: pass reference= a dataset "
             "ref or a DataFrame (register models with dataset=... to record it)"
         )
-    st = datasets.api._store()
+    from mlops_jupyter.tracking.session import get_store
+
+    st = get_store()
     tabular = [st.get_dataset_version_by_id(i) for i in mv.dataset_version_ids]
     tabular = [v for v in tabular if v.kind == "dataframe" or v.kind == "file"]
     if not tabular:

@@ -308,7 +308,7 @@ def _window(st: Any, m: Any) -> tuple[Any, list[int]]:
     frames = []
     for r in recs:  # the records are in hand: read them without resolving refs again
         if r.kind == "dataframe":
-            frames.append(datasets.api._read_frame(st, r))
+            frames.append(datasets.api.read_frame(r))
         else:
             f = datasets.load(f"{m.current}@v{r.version}", as_frame=True)
             if hasattr(f, "columns"):

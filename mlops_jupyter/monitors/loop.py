@@ -182,7 +182,9 @@ def close_loop(m: Any, res: Any) -> LoopResult:
         return out
     run = job.run
     out.run_id = run.id if run is not None else None
-    st = models.registry._store()
+    from mlops_jupyter.tracking.session import get_store
+
+    st = get_store()
     made = st.model_versions_of_run(run.id) if run is not None else []
     if not made:
         out.step("retrain", False, "the retrain job registered no model version", job_id=job.record.id)

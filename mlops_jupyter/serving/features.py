@@ -49,7 +49,7 @@ def _features(model: str, body: dict[str, Any]) -> tuple[Any, Any]:
     if "raw" in body:
         return online.compute_features(model, body["raw"], keys=body.get("keys"))
     feats = online.lookup_features(model, body["keys"])
-    keys = online._keys_frame(body["keys"], online.entity_columns(model))
+    keys = online.keys_frame(body["keys"], online.entity_columns(model))
     return keys, feats
 
 
