@@ -57,7 +57,9 @@ def _predict(pred: Any, name: str, ref: str, body: dict[str, Any]) -> dict[str, 
     lm, _ = pred.get(name, ref)
     keys, feats = _features(lm.version.ref, body)
     proba = body.get("proba", False)
-    result = pred.predict(name, ref, {"columns": online.to_json_columns(feats), "proba": proba})
+    # the exact version the features were computed for, even if the alias moves meanwhile
+    result = pred.predict(name, f"v{lm.version.version}",
+                          {"columns": online.to_json_columns(feats), "proba": proba})
     out = result.to_dict()
     out["keys"] = online.to_json_columns(keys)
     out["features"] = online.to_json_columns(feats)
