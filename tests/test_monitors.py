@@ -72,7 +72,11 @@ def test_windows_label_and_history(model, monkeypatch) -> None:
     bundle = mj.monitors.chart("churn-prod", "tenure")._repr_mimebundle_()
     spec = bundle["application/vnd.vegalite.v5+json"]
     assert spec["$schema"].endswith("v5.json") and len(spec["data"]["values"]) == 4
-    assert "<svg" in bundle["text/html"]
+    rule = [la for la in spec["layer"] if la["mark"]["type"] == "rule"]
+    assert rule and rule[0]["encoding"]["y"]["datum"] > 0  # the effect-size floor
+    svg = bundle["image/svg+xml"]  # the static chart comes from the shared renderer, with axes
+    assert svg.startswith("<svg") and "effect" in svg and "check" in svg
+    assert "<svg" in mj.monitors.chart("churn-prod").to_html()
 
 
 def test_performance_with_delayed_labels(model) -> None:
@@ -150,4 +154,4 @@ def test_magic_monitor_calls_the_api(model) -> None:
     res = ip.run_line_magic("mlops", "monitor run m1")
     assert res.status == "drift" and "DRIFT" in res._repr_html_()
     assert len(ip.run_line_magic("mlops", "monitor history m1")) == 1
-    assert json.loads(json.dumps(ip.run_line_magic("mlops", "monitor history m1 --chart").spec()))
+    assert json.loads(json.dumps(ip.run_line_magic("mlops", "monitor history m1 --chart").spec))

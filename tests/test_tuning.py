@@ -86,6 +86,9 @@ def test_pruned_trial_stopped_and_best_registered_as_candidate(mlops_home, tmp_p
     titles = [v["title"] for v in bundle["application/vnd.vegalite.v5+json"]["vconcat"]]
     assert titles[0] == "Optimisation history" and titles[-1] == "Parallel coordinates"
     json.dumps(bundle)  # plain JSON all through
+    # saved notebooks and exports get the same charts drawn statically, with axes
+    svg = res.chart()._repr_mimebundle_()["image/svg+xml"]
+    assert "Optimisation history" in svg and "Parallel coordinates" in svg and "<svg" in bundle["text/html"]
 
 
 def test_cli_refuses_bad_specs_before_anything_runs(mlops_home, tmp_path, capsys):

@@ -152,6 +152,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     print_table(cols, [[r[c] if c != "at" else r[c].strftime("%Y-%m-%d %H:%M:%S") for c in cols]
                        for _, r in df.iterrows()])
     if args.html:
-        Path(args.html).write_text(monitors.chart(args.name, args.column).svg(), encoding="utf-8")
+        page = monitors.chart(args.name, args.column).to_html()
+        Path(args.html).write_text(f"<!doctype html><meta charset='utf-8'>{page}", encoding="utf-8")
         print(f"chart     {args.html}")
     return 0

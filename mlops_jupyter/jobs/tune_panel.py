@@ -2,11 +2,9 @@
 
 Emitted as one Vega-Lite **v5** spec (MIME ``application/vnd.vegalite.v5+json``), which
 JupyterLab 4 and Notebook 7 render offline with their built-in renderer (Altair 6 emits
-v6, which they do not register). Beside it, a static HTML fallback (escaped tables and
-CSS bars) for saved notebooks, nbconvert and papermill output, where no renderer runs.
-
-Kept apart and small on purpose: the spec builders take plain rows, so a shared chart
-module can replace this one without touching the tuning logic.
+v6, which they do not register), shown through the shared ``display.charts.Chart`` so a
+saved notebook, nbconvert or papermill output carries the same charts as static SVG.
+Beside it, an HTML summary (escaped tables and CSS bars), as its own output.
 """
 
 from __future__ import annotations
@@ -132,5 +130,16 @@ def html(result: Any) -> str:
     return f"{CSS}<div class='mj'>{''.join(parts)}</div>"
 
 
+def chart(result: Any) -> Any:
+    """The spec as a shared ``display.charts.Chart``: live in a kernel, SVG when saved."""
+    from mlops_jupyter.display.charts import Chart
+
+    return Chart(spec(result), title=f"tune {result.parent.record.name}")
+
+
 def mimebundle(result: Any) -> dict[str, Any]:
-    return {VEGALITE_MIME: spec(result), "text/html": html(result), "text/plain": result.summary()}
+    """One bundle for non-IPython consumers: the HTML carries the charts as static SVG
+    (JupyterLab prefers text/html to Vega-Lite, so the live spec is a second output in
+    ``_ipython_display_``)."""
+    return {VEGALITE_MIME: spec(result), "text/html": html(result) + chart(result).to_html(),
+            "text/plain": result.summary()}

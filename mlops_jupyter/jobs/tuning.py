@@ -127,10 +127,26 @@ class Tuning:
 
         return tune_panel.spec(self)
 
+    def chart(self) -> Any:
+        """The panel's charts as one output: the live Vega-Lite spec and its static SVG."""
+        from mlops_jupyter.jobs import tune_panel
+
+        return tune_panel.chart(self)
+
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         from mlops_jupyter.jobs import tune_panel
 
         return tune_panel.mimebundle(self)
+
+    def _ipython_display_(self) -> None:
+        # two outputs: JupyterLab ranks text/html above Vega-Lite, so a single bundle
+        # carrying both would never draw the charts live
+        from IPython.display import display
+
+        from mlops_jupyter.jobs import tune_panel
+
+        display({"text/html": tune_panel.html(self), "text/plain": self.summary()}, raw=True)
+        display(self.chart())
 
     def to_dict(self) -> dict[str, Any]:
         return {"parent": self.parent.to_dict(), "parent_run": self.parent_run_id, "metric": self.metric,

@@ -1,84 +1,66 @@
-"""Trend charts of a monitor's checks: a Vega-Lite v5 spec with a static SVG fallback.
+"""Trend charts of a monitor's checks, drawn like every other chart of the project.
 
-JupyterLab 4 and Notebook 7 render ``application/vnd.vegalite.v5+json`` offline; papermill
-and nbconvert outputs have no renderer, so the same bundle carries a small static SVG in
-``text/html``. Kept tiny and separate so a shared chart module can replace it.
+The spec is Vega-Lite v5 (rendered live and offline by JupyterLab 4, Notebook 7 and VS
+Code) and the static image comes from the shared renderer in ``display.charts``
+(vl-convert), so a saved or exported notebook shows the same axes, ticks and threshold
+line instead of a second, hand-drawn picture that could disagree with the live one.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
+
+from mlops_jupyter.display import charts as ch
+from mlops_jupyter.display.html import esc
 
 __all__ = ["chart", "TrendChart"]
 
-VEGA_LITE = "application/vnd.vegalite.v5+json"
+#: statuses drawn as alarms: their dots are red in both the live and the static chart
+ALARM = {"drift": "#e15759", "perf": "#e15759", "ok": "#4e79a7", "empty": "#bab0ac",
+         "error": "#b07aa1"}
 
 
-class TrendChart:
+class TrendChart(ch.Chart):
+    """One monitor's checks over time: ``y`` per check, coloured by status, with the
+    alarm ``threshold`` as a dashed rule when there is one."""
+
     def __init__(self, title: str, points: list[dict[str, Any]], y: str, threshold: float | None,
                  y_title: str) -> None:
-        self.title, self.points, self.y, self.threshold, self.y_title = title, points, y, threshold, y_title
+        self.points, self.y, self.threshold, self.y_title = points, y, threshold, y_title
+        statuses = sorted({str(p.get("status")) for p in points})
+        scale = {"domain": statuses, "range": [ALARM.get(s, "#76b7b2") for s in statuses]}
+        tooltip = [{"field": "at", "type": "temporal", "title": "check", "format": "%Y-%m-%d %H:%M"},
+                   {"field": y, "type": "quantitative", "title": y_title, "format": ".4~g"},
+                   {"field": "status", "type": "nominal"}]
+        layers: list[dict[str, Any]] = [
+            {"mark": {"type": "line", "color": "#9aa7b4"},
+             "encoding": {"x": {"field": "at", "type": "temporal", "title": "check"},
+                          "y": {"field": y, "type": "quantitative", "title": y_title}}},
+            {"mark": {"type": "point", "filled": True, "size": 50},
+             "encoding": {"x": {"field": "at", "type": "temporal", "title": "check"},
+                          "y": {"field": y, "type": "quantitative", "title": y_title},
+                          "color": {"field": "status", "type": "nominal", "scale": scale},
+                          "tooltip": tooltip}},
+        ]
+        if threshold is not None:
+            layers.append({"mark": {"type": "rule", "strokeDash": [4, 3], "color": "#e15759"},
+                           "encoding": {"y": {"datum": threshold}}})
+        spec = ch.concat([{"title": title, "width": 480, "height": 160,
+                           "data": {"values": points}, "layer": layers}])
+        super().__init__(spec, title)
 
-    def spec(self) -> dict[str, Any]:
-        layers: list[dict[str, Any]] = [{
-            "mark": {"type": "line", "point": True},
-            "encoding": {
-                "x": {"field": "at", "type": "temporal", "title": "check"},
-                "y": {"field": self.y, "type": "quantitative", "title": self.y_title},
-                "color": {"field": "status", "type": "nominal"},
-                "tooltip": [{"field": "at", "type": "temporal"}, {"field": self.y},
-                            {"field": "status"}],
-            },
-        }]
-        if self.threshold is not None:
-            layers.append({"mark": {"type": "rule", "strokeDash": [4, 3], "color": "#c62828"},
-                           "encoding": {"y": {"datum": self.threshold}}})
-        return {"$schema": "https://vega.github.io/schema/vega-lite/v5.json",
-                "title": self.title, "width": 480, "height": 160,
-                "data": {"values": self.points}, "layer": layers}
-
-    def svg(self) -> str:
-        from mlops_jupyter.display.html import esc
-
-        w, h, pad = 480, 160, 28
-        vals = [p[self.y] for p in self.points if isinstance(p.get(self.y), (int, float))
-                and math.isfinite(p[self.y])]
-        if not vals:
+    def to_html(self) -> str:
+        if not any(isinstance(p.get(self.y), (int, float)) for p in self.points):
             return f"<div><b>{esc(self.title)}</b>: no checks yet</div>"
-        lo, hi = min([*vals, self.threshold or vals[0]]), max([*vals, self.threshold or vals[0]])
-        span = (hi - lo) or 1.0
-        n = len(self.points)
-
-        def xy(i: int, v: float) -> tuple[float, float]:
-            x = pad + (w - 2 * pad) * (i / max(n - 1, 1))
-            return x, h - pad - (h - 2 * pad) * ((v - lo) / span)
-
-        pts = [(i, p[self.y]) for i, p in enumerate(self.points)
-               if isinstance(p.get(self.y), (int, float)) and math.isfinite(p[self.y])]
-        line = " ".join(f"{xy(i, v)[0]:.1f},{xy(i, v)[1]:.1f}" for i, v in pts)
-        dots = "".join(
-            f"<circle cx='{xy(i, v)[0]:.1f}' cy='{xy(i, v)[1]:.1f}' r='3' fill="
-            f"'{'#c62828' if self.points[i].get('status') in ('drift', 'perf') else '#1565c0'}'>"
-            f"<title>{esc(self.points[i].get('at'))}: {v:.4g} ({esc(self.points[i].get('status'))})</title></circle>"
-            for i, v in pts)
-        rule = ""
-        if self.threshold is not None:
-            ty = xy(0, self.threshold)[1]
-            rule = (f"<line x1='{pad}' x2='{w - pad}' y1='{ty:.1f}' y2='{ty:.1f}' stroke='#c62828' "
-                    "stroke-dasharray='4 3'/>")
-        return (f"<div><b>{esc(self.title)}</b><br><svg width='{w}' height='{h}' "
-                f"xmlns='http://www.w3.org/2000/svg' role='img'>{rule}"
-                f"<polyline fill='none' stroke='#1565c0' points='{line}'/>{dots}"
-                f"<text x='2' y='{pad}' font-size='10'>{hi:.3g}</text>"
-                f"<text x='2' y='{h - pad}' font-size='10'>{lo:.3g}</text></svg></div>")
+        return super().to_html()
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        return {VEGA_LITE: self.spec(), "text/html": self.svg(),
-                "text/plain": f"<TrendChart {self.title}: {len(self.points)} checks>"}
+        bundle = super()._repr_mimebundle_(include, exclude)
+        bundle["text/plain"] = f"<TrendChart {self.title}: {len(self.points)} checks>"
+        return bundle
 
     def _repr_html_(self) -> str:
-        return self.svg()
+        return self.to_html()
 
 
 def chart(name: str, column: str | None = None) -> TrendChart:
