@@ -278,12 +278,22 @@ def _write_arrow(st: Any, table: Any) -> tuple[str, int]:
     table = table.combine_chunks()
 
     def encode(t: Any, compression: str | None) -> Any:
-        sink = pa.BufferOutputStream()
         opts = ipc.IpcWriteOptions(compression=compression, unify_dictionaries=True)
         meta = {ARROW_COMPRESSION_KEY: compression or "none"}  # tells readers to read in place
-        with ipc.new_file(sink, t.schema, options=opts, metadata=meta) as w:
-            w.write_table(t)
-        return sink.getvalue()
+
+        def write(sink: Any) -> None:
+            with ipc.new_file(sink, t.schema, options=opts, metadata=meta) as w:
+                w.write_table(t)
+
+        if compression is not None:
+            sink = pa.BufferOutputStream()
+            write(sink)
+            return sink.getvalue()
+        size = pa.MockOutputStream()  # plain: count the bytes first (no copy), then write
+        write(size)  # them once into a buffer of that size, not a growing one
+        buf = pa.allocate_buffer(size.size(), resizable=False)
+        write(pa.FixedSizeBufferWriter(buf))
+        return buf
 
     compression = None
     if table.num_rows > LZ4_SAMPLE_ROWS:  # eight slices spread over the rows

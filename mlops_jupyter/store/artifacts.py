@@ -14,7 +14,6 @@ The local folder is handled with ``os`` calls (fast path); any other fsspec URL
 from __future__ import annotations
 
 import errno
-import io
 import os
 import re
 import stat
@@ -116,6 +115,21 @@ def check_digest(digest: str) -> str:
     return digest
 
 
+class _ViewReader:
+    """``read(n)`` over bytes in memory, a slice at a time: ``io.BytesIO(data)`` would
+    first copy them whole (a second GiB for a GiB blob)."""
+
+    def __init__(self, data: bytes | memoryview) -> None:
+        self.view = memoryview(data).cast("B")
+        self.pos = 0
+
+    def read(self, n: int = -1) -> bytes:
+        end = len(self.view) if n < 0 else min(self.pos + n, len(self.view))
+        out = bytes(self.view[self.pos : end])
+        self.pos = end
+        return out
+
+
 class BlobStore:
     """Blobs under one root URL. Local paths are the default and the fast path."""
 
@@ -167,7 +181,7 @@ class BlobStore:
     def put_bytes(self, data: bytes) -> tuple[str, int]:
         digest = hash_bytes(data)
         if not self.exists(digest):
-            self._write_stream(digest, io.BytesIO(data))
+            self._write_stream(digest, _ViewReader(data))
         return digest, len(data)
 
     def put_file(self, path: str | os.PathLike[str], digest: str | None = None) -> tuple[str, int]:
