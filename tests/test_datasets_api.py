@@ -477,3 +477,11 @@ def test_arrow_storage_compresses_only_what_pays(mlops_home: Path) -> None:
         assert ipc.open_file(pa.py_buffer(raw)).metadata[b"mlops.compression"] == codec
         pd.testing.assert_frame_equal(mj.datasets.load(v), df)
         assert read_table(v, [df.columns[1]]).column(0).to_pylist()[:3] == df.iloc[:3, 1].tolist()
+
+
+def test_missing_frame_blob_says_so(mlops_home: Path) -> None:
+    for storage in ("parquet", "arrow"):
+        v = mj.datasets.add(frame(seed=3 if storage == "arrow" else 4), name=f"gone-{storage}", storage=storage)
+        mj.get_store().blobs.local_path(v.blob).unlink()
+        with pytest.raises(NotFoundError, match="missing from the artifact store.*doctor --verify"):
+            mj.datasets.load(v)
