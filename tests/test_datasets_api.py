@@ -426,3 +426,62 @@ def test_non_text_column_names_are_announced(mlops_home: Path) -> None:
     with pytest.warns(UserWarning, match="stored as text: 0 -> '0'"):
         v = mj.datasets.add(pd.DataFrame({0: [1.0, 2.0], 1: [3.0, 4.0]}), name="intcols")
     assert list(mj.datasets.load(v.ref).columns) == ["0", "1"]
+
+
+# -- Arrow IPC storage (feature materialisations) -------------------------------------
+def test_arrow_storage_round_trips_and_is_verified(mlops_home: Path) -> None:
+    from mlops_jupyter.datasets.api import read_table
+
+    df = frame(200).assign(
+        when=pd.date_range("2024-01-01", periods=200, freq="h", tz="Europe/Paris"),
+        cat=pd.Categorical(np.where(np.arange(200) % 3 == 0, "a", "b")),
+        maybe=np.where(np.arange(200) % 7 == 0, np.nan, 1.5),
+    ).set_index(pd.Index(np.arange(200) * 2, name="row"))
+    v = mj.datasets.add(df, name="arrowed", storage="arrow")
+    path = mj.get_store().blobs.local_path(v.blob)
+    assert path.read_bytes()[:6] == b"ARROW1"
+    back = mj.datasets.load(v)
+    pd.testing.assert_frame_equal(back, df)
+    assert hashing.frame_digest(back) == v.digest
+    # the same data as Parquet under the same name is the same version (digest of values)
+    assert mj.datasets.add(df, name="arrowed").ref == v.ref
+    assert read_table(v, ["amount", "id"]).column_names == ["amount", "id"]
+    with pytest.raises(UsageError, match="no column"):
+        read_table(v, ["nope"])
+    path.chmod(0o644)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(IntegrityError):
+        mj.datasets.load(v)
+    with pytest.raises(IntegrityError):
+        read_table(v, ["id"])
+    with pytest.raises(UsageError, match="storage must be one of parquet, arrow"):
+        mj.datasets.add(df, name="x", storage="csv")
+
+
+def test_arrow_storage_compresses_only_what_pays(mlops_home: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.ipc as ipc
+
+    from mlops_jupyter.datasets.api import read_table
+
+    n = 100_000
+    rng = np.random.default_rng(1)
+    noisy = pd.DataFrame({"k": np.arange(n), "x": rng.random(n)})
+    counts = pd.DataFrame({"k": np.arange(n) // 1000, "c": np.arange(n) % 5, "s": ["ab"] * n})
+    st = mj.get_store()
+    for df, name, codec in ((noisy, "noisy", b"none"), (counts, "counts", b"lz4")):
+        v = mj.datasets.add(df, name=name, storage="arrow")
+        raw = st.blobs.local_path(v.blob).read_bytes()
+        assert ipc.open_file(pa.py_buffer(raw)).metadata[b"mlops.compression"] == codec
+        pd.testing.assert_frame_equal(mj.datasets.load(v), df)
+        assert read_table(v, [df.columns[1]]).column(0).to_pylist()[:3] == df.iloc[:3, 1].tolist()
+
+
+def test_missing_frame_blob_says_so(mlops_home: Path) -> None:
+    for storage in ("parquet", "arrow"):
+        v = mj.datasets.add(frame(seed=3 if storage == "arrow" else 4), name=f"gone-{storage}", storage=storage)
+        mj.get_store().blobs.local_path(v.blob).unlink()
+        with pytest.raises(NotFoundError, match="missing from the artifact store.*doctor --verify"):
+            mj.datasets.load(v)

@@ -405,3 +405,52 @@ def test_magic_verbs(project: Path) -> None:
         dispatch(None, "features show ghost")
     shown = dispatch(None, "features show flags")
     assert shown["version"].tolist() == [1]
+
+
+def _materialisation_blob(m: object) -> Path:
+    st = mj.get_store()
+    dv = st.get_dataset_version_by_id(m.dataset_version_id)  # type: ignore[attr-defined]
+    return st.blobs.local_path(dv.blob)
+
+
+EXPECTED_SPEND = [np.nan, 10.0, 20.0, 30.0, 50.0, 41.0, np.nan, np.nan]
+
+
+def test_materialisation_stored_as_arrow_and_refused_when_tampered(project: Path) -> None:
+    from mlops_jupyter.errors import IntegrityError
+    from mlops_jupyter.features import repository
+
+    mj.features.apply()
+    m = mj.features.materialize("customer_stats")
+    path = _materialisation_blob(m)
+    assert path.read_bytes()[:6] == b"ARROW1"
+    # a dataset like any other: loads as a DataFrame in join order
+    assert mj.datasets.load(m.dataset)["spend"].tolist() == [10.0, 20.0, 30.0, 50.0, 40.0, 41.0]
+    repository.clear_cache()
+    frame = mj.features.training_frame(entity_frame(), ["customer_stats:spend"], name=None)
+    np.testing.assert_array_equal(frame["spend"].to_numpy(), EXPECTED_SPEND)
+    repository.clear_cache()
+    path.chmod(0o644)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01  # one bit
+    path.write_bytes(bytes(data))
+    with pytest.raises(IntegrityError, match="corrupt"):
+        mj.features.training_frame(entity_frame(), ["customer_stats:spend"], name=None)
+
+
+def test_parquet_materialisation_from_an_earlier_release_still_joins(
+    project: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mlops_jupyter.datasets import ingest
+    from mlops_jupyter.features import repository
+
+    mj.features.apply()
+    with monkeypatch.context() as mp:
+        mp.setattr(ingest, "_write_arrow", ingest._write_parquet)  # what releases before wrote
+        m = mj.features.materialize("customer_stats")
+    assert _materialisation_blob(m).read_bytes()[:4] == b"PAR1"
+    repository.clear_cache()
+    assert mj.features.materialize("customer_stats").reused
+    frame = mj.features.training_frame(entity_frame(), ["customer_stats:spend", "customer_stats:n_events"], name=None)
+    np.testing.assert_array_equal(frame["spend"].to_numpy(), EXPECTED_SPEND)
+    assert frame["n_events"].iloc[1:5].tolist() == [1, 2, 3, 4]

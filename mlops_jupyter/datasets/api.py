@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlops_jupyter.datasets.ingest import ARROW_COMPRESSION_KEY
 from mlops_jupyter.datasets.version import DatasetVersion
 from mlops_jupyter.errors import UsageError
 from mlops_jupyter.refs import is_hash_prefix, parse_version_ref
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 CHECKOUTS = "checkouts"
+ARROW_MAGIC = b"ARROW1"  # an Arrow IPC file; anything else stored for a DataFrame is Parquet
 _MARKER = ".mlops-checkout"
 
 
@@ -104,12 +106,46 @@ def read_frame(v: DatasetVersion) -> pd.DataFrame:
 
 
 def _read_frame(st: Any, v: DatasetVersion) -> pd.DataFrame:
+    return _table(st, v).to_pandas()
+
+
+def read_table(v: Any, columns: list[str] | None = None) -> Any:
+    """The Arrow table of a DataFrame version record already in hand (only ``columns``,
+    when given), read from the current store and verified against its hash.
+
+    The blob is read once into memory and hashed there (no second pass over the file).
+    Parquet blobs are decoded; Arrow IPC blobs (``add(..., storage="arrow")``) are used
+    where they lie: their uncompressed columns are views of the verified bytes."""
+    return _table(_store(), v, columns)
+
+
+def _table(st: Any, v: Any, columns: list[str] | None = None) -> Any:
     import pyarrow as pa
+
+    buf = pa.py_buffer(st.read_blob_view(v.blob))  # verified against its hash
+    if buf.size >= 6 and buf[:6].to_pybytes() == ARROW_MAGIC:
+        import pyarrow.ipc as ipc
+
+        reader = ipc.open_file(buf)
+        if columns is None:
+            return reader.read_all()
+        names = reader.schema.names
+        missing = [c for c in columns if c not in names]
+        if missing:
+            raise UsageError(f"{_label(v)} has no column(s) {missing}; columns: {names[:20]}")
+        if (reader.metadata or {}).get(ARROW_COMPRESSION_KEY.encode()) == b"none":
+            return reader.read_all().select(columns)  # views of the bytes: nothing to skip
+        # compressed: decompress only these (Arrow copies selected fields even when plain)
+        options = ipc.IpcReadOptions(included_fields=[names.index(c) for c in columns])
+        return ipc.open_file(buf, options=options).read_all().select(columns)
     import pyarrow.parquet as pq
 
-    data = st.read_blob(v.blob)  # verified against its hash
-    df = pq.read_table(pa.BufferReader(data)).to_pandas()
-    return df
+    return pq.read_table(pa.BufferReader(buf), columns=columns)
+
+
+def _label(v: Any) -> str:
+    name, version = getattr(v, "name", None), getattr(v, "version", None)
+    return f"{name}@v{version}" if name and version else f"dataset blob {v.blob[:12]}"
 
 
 def _checkout_root(st: Any, v: DatasetVersion, dest: str | os.PathLike[str] | None) -> Path:

@@ -37,11 +37,17 @@ if TYPE_CHECKING:
 PROFILE_MAX_BYTES = 256 << 20
 TABULAR_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq", ".feather", ".arrow")
 ROLES = ("input", "output")
+STORAGES = ("parquet", "arrow")
+#: Arrow IPC blobs are LZ4-compressed only when a sample shrinks to this fraction or less
+LZ4_MAX_RATIO = 0.75
+LZ4_SAMPLE_ROWS = 65_536
+ARROW_COMPRESSION_KEY = "mlops.compression"  # in the Arrow IPC file footer
 
 
 def add(
     obj: Any, name: str, description: str | None = None, key: str | list[str] | None = None,
     *, progress: bool | None = None, profile: bool | None = None, role: str = "input",
+    storage: str = "parquet",
 ) -> DatasetVersion:
     """Version a DataFrame, a file or a folder under ``name``; return the version.
 
@@ -51,6 +57,9 @@ def add(
     progress bar on or off (default: on from 256 MiB). ``profile``: for tabular files
     (CSV, Parquet, Feather) read them to record schema and profile (default: when under
     256 MiB). Inside a run, the version is recorded as the run's input (``role``).
+    ``storage`` (DataFrames): ``"parquet"`` (default: compact, read by every tool) or
+    ``"arrow"`` (Arrow IPC, read back without decoding: for large frames read often,
+    such as feature materialisations). Both load the same way.
     """
     import pandas as pd
 
@@ -60,8 +69,10 @@ def add(
     if role not in ROLES:
         raise UsageError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
     keys = _keys(key)
+    if storage not in STORAGES:
+        raise UsageError(f"storage must be one of {', '.join(STORAGES)}, got {storage!r}")
     if isinstance(obj, pd.DataFrame):
-        return _add_frame(obj, name, description, keys, role)
+        return _add_frame(obj, name, description, keys, role, storage)
     if isinstance(obj, str | os.PathLike):
         path = _check_path(obj)
         if path.is_dir():
@@ -117,6 +128,7 @@ def _existing(st: Any, name: str, digest: str, run_id: str | None, role: str) ->
 # -- DataFrames -----------------------------------------------------------------------
 def _add_frame(
     df: pd.DataFrame, name: str, description: str | None, keys: list[str], role: str,
+    storage: str = "parquet",
 ) -> DatasetVersion:
 
     check_frame(df)
@@ -148,7 +160,7 @@ def _add_frame(
     else:
         # Parquet encoding (pyarrow, GIL released) overlaps with profiling (numpy)
         with ThreadPoolExecutor(max_workers=1) as pool:
-            writing = pool.submit(_write_parquet, st, table)
+            writing = pool.submit(_write_arrow if storage == "arrow" else _write_parquet, st, table)
             schema, prof = describe(df, keys)
             blob, blob_size = writing.result()
     new = NewVersion(
@@ -253,6 +265,43 @@ def _write_parquet(st: Any, table: Any) -> tuple[str, int]:
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, compression="snappy", use_dictionary=dict_cols or False)
     return st.blobs.put_bytes(memoryview(sink.getvalue()))
+
+
+def _write_arrow(st: Any, table: Any) -> tuple[str, int]:
+    """An Arrow IPC file, one record batch: each column is one contiguous buffer that
+    a reader uses in place (no decoding, no copy). LZ4 only when a sample says it pays
+    (counts, flags, repeated values): on incompressible data such as measured floats it
+    saves ~4% for ~10x the write time and a copy on every read."""
+    import pyarrow as pa
+    import pyarrow.ipc as ipc
+
+    table = table.combine_chunks()
+
+    def encode(t: Any, compression: str | None) -> Any:
+        opts = ipc.IpcWriteOptions(compression=compression, unify_dictionaries=True)
+        meta = {ARROW_COMPRESSION_KEY: compression or "none"}  # tells readers to read in place
+
+        def write(sink: Any) -> None:
+            with ipc.new_file(sink, t.schema, options=opts, metadata=meta) as w:
+                w.write_table(t)
+
+        if compression is not None:
+            sink = pa.BufferOutputStream()
+            write(sink)
+            return sink.getvalue()
+        size = pa.MockOutputStream()  # plain: count the bytes first (no copy), then write
+        write(size)  # them once into a buffer of that size, not a growing one
+        buf = pa.allocate_buffer(size.size(), resizable=False)
+        write(pa.FixedSizeBufferWriter(buf))
+        return buf
+
+    compression = None
+    if table.num_rows > LZ4_SAMPLE_ROWS:  # eight slices spread over the rows
+        step = table.num_rows // 8
+        sample = pa.concat_tables([table.slice(i * step, LZ4_SAMPLE_ROWS // 8) for i in range(8)])
+        if encode(sample, "lz4").size <= LZ4_MAX_RATIO * encode(sample, None).size:
+            compression = "lz4"
+    return st.blobs.put_bytes(memoryview(encode(table, compression)))
 
 
 # -- files ----------------------------------------------------------------------------

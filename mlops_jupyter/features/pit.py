@@ -96,7 +96,8 @@ class _Index:
         change[:1] = True
         np.not_equal(keys[1:], keys[:-1], out=change[1:])
         first = np.flatnonzero(change)
-        block = np.cumsum(change, dtype=np.int64) - 1
+        block = np.cumsum(change, dtype=np.int64)
+        block -= 1
         tmin, tmax = (int(times.min()), int(times.max())) if n else (0, 0)
         # blocks x (span + 2) quanta must stay below 2**62
         q = max(1, -(-(tmax - tmin + 2) * max(len(first), 1) // (1 << 62)))
@@ -108,8 +109,16 @@ class _Index:
             if span <= max(4 * len(ukeys), 1 << 16):  # ids: a table costs little memory
                 table = np.full(span, -1, dtype=np.int64)
                 table[ukeys.astype(np.int64) - int(ukeys[0])] = np.arange(len(ukeys))
-        return cls(ukeys, first.astype(np.int64), block * width + (times - tmin) // q,
-                   tmin, q, width, table)
+        # block * width + (time - tmin) // q, in place: one 8-byte array per row besides
+        # the block numbers (fresh memory is much of a cold join's cost)
+        composite = block
+        composite *= width
+        offset = np.subtract(times, tmin)
+        if q > 1:
+            offset //= q
+        composite += offset
+        del offset
+        return cls(ukeys, first.astype(np.int64), composite, tmin, q, width, table)
 
 
 def sort_features(df: pd.DataFrame, entity: str, timestamp: str, created: str | None = None) -> pd.DataFrame:

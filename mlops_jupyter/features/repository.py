@@ -207,6 +207,7 @@ def materialize(
     dv = datasets.add(
         out, name=DATASET_PREFIX + d.view,
         description=f"feature view {d.view} v{d.version} over {src.ref}",
+        storage="arrow",  # read back in place by every cold join: no decoding
     )
     rec = st.record_materialization(d.id, src.id, dv.id, len(out))
     return _result(st, d, src.ref, rec, reused=False)
@@ -299,7 +300,7 @@ def sorted_features(dataset_version_id: str, spec: dict[str, Any]) -> SortedFeat
         if hit is not None:
             _CACHE.move_to_end(key)
             return hit
-    sf = _arrow_features(_read_table(dv), spec)
+    sf = _arrow_features(_read_table(dv, _join_columns(spec)), spec)
     with _CACHE_LOCK:
         _CACHE[key] = sf
         while len(_CACHE) > CACHE_SIZE:
@@ -307,12 +308,15 @@ def sorted_features(dataset_version_id: str, spec: dict[str, Any]) -> SortedFeat
     return sf
 
 
-def _read_table(dv: Any) -> Any:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+def _join_columns(spec: dict[str, Any]) -> list[str]:
+    """What a join needs: key, time and every feature (not the tie-break column)."""
+    return [spec["entity"], spec["timestamp"], *(f["name"] for f in spec["features"])]
 
-    data = _store().read_blob(dv.blob)  # verified against its hash
-    return pq.read_table(pa.BufferReader(data))
+
+def _read_table(dv: Any, columns: list[str] | None = None) -> Any:
+    from mlops_jupyter.datasets.api import read_table
+
+    return read_table(dv, columns)  # verified against its hash
 
 
 def read_frame(dv: Any) -> pd.DataFrame:

@@ -162,7 +162,9 @@ def training_frame(
                 "definition_id": p.definition.id, "materialization_id": p.materialization.id,
                 "definition_version": p.definition.version,
             })
-    feats = pd.DataFrame(columns, index=entities.index)
+    # the arrays are fresh and ours: no copy, and no stacking them into one block (~0.1 s
+    # for 1M rows x 10 features)
+    feats = pd.DataFrame(columns, index=entities.index, copy=False)
     out = pd.concat([entities, feats], axis=1)  # a new frame: the caller's is untouched
     out.attrs = {}  # never the entity frame's own (nor shared with it)
     meta = [{"ref": f"{r['view']}@v{r['definition_version']}:{r['feature']}", "column": r["column_name"]}

@@ -188,6 +188,11 @@ class SqlCore:
     def read_blob(self, digest: str) -> bytes:
         return self.blobs.get_bytes(digest)
 
+    def read_blob_view(self, digest: str) -> memoryview:
+        """A large blob's bytes, verified, as a read-only view (see
+        :meth:`BlobStore.get_buffer`: one read, no extra copy)."""
+        return self.blobs.get_buffer(digest)
+
     def materialize_blob(self, digest: str, dest: str | Path, root: str | Path | None = None) -> Path:
         """Write a verified copy of a blob at ``dest``; with ``root``, never through a
         symbolic link below ``root`` (see :meth:`BlobStore.materialize`)."""
