@@ -17,13 +17,14 @@ models scored on one holdout is a *paired* difference, so every interval here is
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 __all__ = [
-    "CLASSIFICATION_METRICS", "REGRESSION_METRICS", "Bootstrap", "bh", "bootstrap_counts",
+    "CLASSIFICATION_METRICS", "REGRESSION_METRICS", "Bootstrap", "bh", "resample_counts",
     "calibration_bins", "delong", "holm", "mcnemar", "paired_bootstrap", "point_metrics",
 ]
 
@@ -124,29 +125,6 @@ def average_precision(y: np.ndarray, p: np.ndarray) -> float:
 
 
 # -- bootstrap --------------------------------------------------------------------------
-def bootstrap_counts(n: int, b: int, rng: np.random.Generator, chunk: int
-                     ) -> Iterator[np.ndarray]:
-    """Yield ``(n, c)`` float32 weight matrices (c <= chunk), ``b`` columns in all
-    (one column per resample: rows stay contiguous for the sparse histogram product).
-
-    Double-or-nothing weights: each holdout row weighs 0 or 2 with probability 1/2 in
-    each resample (mean 1, variance 1, like the Poisson(1) counts of the classic
-    bootstrap at large n; Owen & Eckles 2012). One random *bit* per row and resample:
-    at 100,000 rows x 1,000 resamples it is ~7x faster than drawing 16-bit Poisson
-    counts and ~15x faster than drawing row indices and counting them.
-    """
-    buf = np.empty(chunk * n, dtype=np.float32)
-    two = np.float32(2.0)
-    done = 0
-    while done < b:
-        c = min(chunk, b - done)
-        raw = np.frombuffer(rng.bytes((c * n + 7) // 8), dtype=np.uint8)
-        out = buf[: c * n].reshape(n, c)
-        np.multiply(np.unpackbits(raw)[: c * n].reshape(n, c), two, out=out)
-        done += c
-        yield out
-
-
 @dataclass
 class Bootstrap:
     """Resampled metric values: ``values[model][metric]`` is an array of ``b`` values."""
@@ -156,100 +134,172 @@ class Bootstrap:
     seed: int
 
 
-def _ap_from_hist(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
-    """Average precision per resample from per-bin weights (bins in descending score)."""
-    tp = np.cumsum(pos, axis=1)
-    fp = np.cumsum(neg, axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        precision = np.where(tp + fp > 0, tp / (tp + fp), 0.0)
-        return (precision * pos).sum(axis=1) / tp[:, -1]
+@dataclass
+class _Ranking:
+    """One model's rows in descending score order, split by label, with static indices.
+
+    ``pos``/``neg``: the positive/negative rows, best score first. For the i-th
+    positive: ``nupto[i]``/``nabove[i]`` how many negatives score at least as high /
+    higher (None: no positive ties a negative), ``last[i]`` the last positive of its tie
+    group (None: no ties among positives).
+    """
+
+    pos: np.ndarray
+    neg: np.ndarray
+    nupto: np.ndarray
+    nabove: np.ndarray | None
+    last: np.ndarray | None
+    take: bool = True  # False: rows are already [pos, neg] in this order (slices)
 
 
-def _auc_from_hist(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
-    """ROC AUC per resample from per-bin weights (bins in descending score; ties = half)."""
-    neg_below = neg.sum(axis=1, keepdims=True) - np.cumsum(neg, axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return ((pos * (neg_below + 0.5 * neg)).sum(axis=1)
-                / (pos.sum(axis=1) * neg.sum(axis=1)))
+def _ranking(y: np.ndarray, p: np.ndarray) -> _Ranking:
+    order = np.argsort(-p, kind="stable").astype(np.intp)
+    ps, ys = p[order], y[order] == 1
+    pos, neg = order[ys], order[~ys]
+    sp, sn = ps[ys], ps[~ys]
+    # negatives above / at least as high as each positive (descending arrays: negate)
+    nabove = np.searchsorted(-sn, -sp, side="left").astype(np.intp)
+    nupto = np.searchsorted(-sn, -sp, side="right").astype(np.intp)
+    last = None
+    if len(sp) > 1 and np.any(sp[1:] == sp[:-1]):
+        last = (np.searchsorted(-sp, -sp, side="right") - 1).astype(np.intp)
+    return _Ranking(pos=pos, neg=neg, nupto=nupto,
+                    nabove=nabove if np.any(nabove != nupto) else None, last=last,
+                    take=not np.array_equal(np.r_[pos, neg], np.arange(len(p))))
 
 
-def _score_bins(p: np.ndarray, max_bins: int) -> tuple[np.ndarray, int]:
-    """Bin index per row, bins in descending score: exact tie groups when there are at
-    most ``max_bins`` distinct scores, else quantile bins (documented approximation)."""
-    uniq, inv = np.unique(-p, return_inverse=True)
-    if len(uniq) <= max_bins:
-        return inv.astype(np.int64), len(uniq)
-    edges = np.unique(np.quantile(-p, np.linspace(0, 1, max_bins + 1)[1:-1]))
-    return np.searchsorted(edges, -p, side="right").astype(np.int64), len(edges) + 1
+def _rank_metrics(w: np.ndarray, r: _Ranking) -> tuple[np.ndarray, np.ndarray]:
+    """Exact ROC AUC and average precision of each resample, as scikit-learn computes
+    them on the resampled rows: copies of one row are ties; tied scores count half in
+    the AUC and form one threshold in the average precision.
+
+    ``w`` holds resample counts in pairs, ``(h, n, 2)`` (see :func:`resample_counts`).
+    Rows are sorted once; per resample there are only weighted cumulative sums: ``tp``
+    (positives drawn at or above each positive) and the negatives drawn above / up to
+    it. Viewing each pair of float32 counts as one complex64 number makes every take
+    and cumulative sum handle two resamples per element.
+    """
+    h = w.shape[0]
+    wc = w.view(np.complex64).reshape(h, -1)
+    npos = len(r.pos)
+    wp = np.take(wc, r.pos, axis=1) if r.take else wc[:, :npos]
+    wn = np.take(wc, r.neg, axis=1) if r.take else wc[:, npos:]
+    tp = np.cumsum(wp, axis=1)
+    ncum = np.zeros((h, len(r.neg) + 1), dtype=np.complex64)
+    np.cumsum(wn, axis=1, out=ncum[:, 1:])
+    ptot = np.ascontiguousarray(tp[:, -1]).view(np.float32).astype(np.float64)
+    ntot = np.ascontiguousarray(ncum[:, -1]).view(np.float32).astype(np.float64)
+    fp = np.take(ncum, r.nupto, axis=1)
+    if r.last is not None:
+        tp = np.take(tp, r.last, axis=1)
+    wpf = wp.view(np.float32).reshape(h, -1, 2)
+    tpf, fpf = tp.view(np.float32).reshape(h, -1, 2), fp.view(np.float32).reshape(h, -1, 2)
+    prec = tpf / np.maximum(tpf + fpf, 1)  # no row drawn at or above: weight 0 anyway
+    ones = np.ones(wpf.shape[1], dtype=np.float32)
+    prec *= wpf
+    ap_sum = (ones @ prec).reshape(-1).astype(np.float64)  # a BLAS sum per resample
+    if r.nabove is not None:  # ties with negatives count half
+        fpf = 0.5 * (fpf + np.take(ncum, r.nabove, axis=1).view(np.float32).reshape(h, -1, 2))
+    fpf *= wpf
+    beaten = (ones @ fpf).reshape(-1).astype(np.float64)  # negatives drawn above positives
+    with np.errstate(divide="ignore", invalid="ignore"):  # a resample without a class
+        return 1.0 - beaten / (ptot * ntot), ap_sum / ptot
+
+
+def resample_counts(n: int, c: int, rng: np.random.Generator) -> np.ndarray:
+    """``c`` classic bootstrap resamples of ``n`` rows (``n`` draws with replacement,
+    uniform: each resample's counts are Multinomial(n, 1/n)), as float32 counts of how
+    many times each row was drawn, in pairs: shape ``(ceil(c / 2), n, 2)``, resample
+    ``2 * i + j`` at ``[i, :, j]`` (an odd ``c`` gets one extra resample). float32
+    counts and their cumulative sums are exact below 2**24 rows."""
+    if n >= 2**24:
+        raise ValueError("the bootstrap supports fewer than 16,777,216 rows")
+    h = (c + 1) // 2
+    idx = rng.integers(0, n, (h, 2, n), dtype=np.int32)
+    w = np.empty((h, n, 2), dtype=np.float32)
+    for i in range(h):
+        for j in range(2):
+            w[i, :, j] = np.bincount(idx[i, j], minlength=n)
+    return w
+
+
+def _cells_and_columns(task: str, y: np.ndarray, probas: Sequence[np.ndarray | None],
+                       preds: Sequence[np.ndarray]) -> tuple[list[str], np.ndarray]:
+    """Per-row values whose resampled sums give every mean-type and count-type metric of
+    every model: ``(keys, matrix)`` with one column per (model, key)."""
+    per_row = [_per_row(task, y, p, pr) for p, pr in zip(probas, preds, strict=True)]
+    keys = list(per_row[0])
+    cols = [r[kk] for r in per_row for kk in keys]
+    if task == "regression":
+        yc = y - y.mean()  # R² is shift-invariant: centre y so float sums do not cancel
+        cols += [yc, yc * yc]
+    return keys, np.stack(cols, axis=1)
 
 
 def paired_bootstrap(
     task: str, y: np.ndarray, probas: Sequence[np.ndarray | None], preds: Sequence[np.ndarray],
-    *, b: int = 1000, seed: int = 0, chunk: int | None = None, max_bins: int = 2048,
+    *, b: int = 1000, seed: int = 0, chunk: int = 8, workers: int | None = None,
 ) -> Bootstrap:
-    """Resample holdout rows ``b`` times and score every model on each resample.
+    """The classic (multinomial) bootstrap: ``b`` resamples of the holdout's rows drawn
+    with replacement, every model scored on each, exactly.
 
-    The same resamples serve every model, so ``values[1][m] - values[0][m]`` is the
-    paired bootstrap distribution of the difference. AUCs of a resample come from score
-    histograms (exact for up to ``max_bins`` distinct scores, quantile bins beyond);
-    their point estimates and DeLong intervals are computed exactly elsewhere.
+    One set of resamples serves every model and every metric, so
+    ``values[1][m] - values[0][m]`` is the paired bootstrap distribution of the
+    difference. Each resample is a row of counts (how often each holdout row was drawn):
+    mean- and count-type metrics (accuracy, F1, log loss, Brier, RMSE, MAE, R²) are one
+    matrix product ``counts @ per_row_values``; ROC AUC and average precision are
+    weighted cumulative sums over each model's rows sorted once by score — exactly what
+    scikit-learn computes on the resampled rows (tests/test_compare_bootstrap.py checks
+    it resample by resample). Resamples are drawn in chunks of ``chunk``, each chunk
+    from its own stream spawned from ``seed`` (so the result does not depend on
+    ``workers``, the threads sharing the chunks; default: up to 2 cores).
     """
     n = len(y)
-    rng = np.random.default_rng(seed)
-    chunk = chunk or max(1, min(b, 6_000_000 // max(n, 1)))
-    per_row = [_per_row(task, y, p, pr) for p, pr in zip(probas, preds, strict=True)]
-    keys = list(per_row[0])
+    binary = (task != "regression" and 0 < y.sum() < n
+              and all(p is not None and p.ndim == 1 for p in probas))
+    if binary:
+        # rows relabelled as the first model's positives then negatives, best score
+        # first (resampling is blind to row order): its sums read slices, no copies
+        order = np.argsort(-np.asarray(probas[0]), kind="stable")
+        order = np.r_[order[y[order] == 1], order[y[order] != 1]]
+        y, probas, preds = y[order], [p[order] for p in probas], [p[order] for p in preds]
+    keys, dense = _cells_and_columns(task, y, probas, preds)
     k = len(keys)
-    cols = [r[kk] for r in per_row for kk in keys]
-    if task == "regression":
-        cols += [y, y * y]
-    # every mean-type sum of every model (and y, y^2) in one matrix product per chunk
-    dense = np.ascontiguousarray(np.stack(cols, axis=1), dtype=np.float32)
-    binary = task != "regression" and all(p is not None and p.ndim == 1 for p in probas)
-    hist_m, nbs = (_hist_matrix(y, probas, max_bins) if binary else (None, []))
-    out: list[dict[str, list[np.ndarray]]] = [{} for _ in probas]
-    for counts in bootstrap_counts(n, b, rng, chunk):
-        w = counts.sum(axis=0, dtype=np.float64)
-        s = (counts.T @ dense).astype(np.float64)
+    reg = task == "regression"
+    dense = np.ascontiguousarray(dense, dtype=np.float64 if reg else np.float32)
+    ranks = [_ranking(y, np.asarray(p)) for p in probas] if binary else []
+    starts = list(range(0, b, chunk))
+    streams = np.random.SeedSequence(seed).spawn(len(starts))
+
+    def run(i: int) -> list[dict[str, np.ndarray]]:
+        c = min(chunk, b - starts[i])
+        w = resample_counts(n, c, np.random.default_rng(streams[i]))
+        h = w.shape[0]
+        s = np.tensordot(w, dense, axes=([1], [0])).reshape(2 * h, -1).astype(np.float64)
+        tot = np.full(2 * h, float(n))
         extra = {}
-        if task == "regression":
+        if reg:
             extra = {"ysum": s[:, -2], "y2sum": s[:, -1]}
-        hists = None if hist_m is None else np.asarray(hist_m @ counts, dtype=np.float64).T
-        off = 0
+        out = []
         for j in range(len(probas)):
-            sums = {kk: s[:, j * k + i] for i, kk in enumerate(keys)}
-            met = _from_sums(task, sums, w, **extra)
-            if hists is not None:
-                nb = nbs[j]
-                pos, neg = hists[:, off:off + nb], hists[:, off + nb:off + 2 * nb]
-                off += 2 * nb
-                met["roc_auc"] = _auc_from_hist(pos, neg)
-                met["pr_auc"] = _ap_from_hist(pos, neg)
-            for kk, v in met.items():
-                out[j].setdefault(kk, []).append(v)
-    return Bootstrap([{kk: np.concatenate(v) for kk, v in o.items()} for o in out], b, seed)
+            met = _from_sums(task, {kk: s[:, j * k + q] for q, kk in enumerate(keys)}, tot,
+                             **extra)
+            if ranks:
+                met["roc_auc"], met["pr_auc"] = _rank_metrics(w, ranks[j])
+            out.append({kk: v[:c] for kk, v in met.items()})
+        return out
 
+    workers = workers or min(2, os.cpu_count() or 1)
+    if workers > 1 and len(starts) > 1:
+        from concurrent.futures import ThreadPoolExecutor
 
-def _hist_matrix(y: np.ndarray, probas: Sequence[np.ndarray | None], max_bins: int
-                 ) -> tuple[object, list[int]]:
-    """A sparse (bins x rows) indicator matrix: for each model, its positive rows per
-    score bin, then its negative rows per score bin. ``matrix @ counts.T`` is every
-    resample's score histogram at once."""
-    import scipy.sparse as sp
-
-    rows, cols, nbs = [], [], []
-    off = 0
-    ar = np.arange(len(y))
-    pos = np.asarray(y) == 1
-    for p in probas:
-        idx, nb = _score_bins(np.asarray(p), max_bins)
-        rows.append(off + idx + np.where(pos, 0, nb))
-        cols.append(ar)
-        nbs.append(nb)
-        off += 2 * nb
-    r, c = np.concatenate(rows), np.concatenate(cols)
-    m = sp.csr_matrix((np.ones(len(r), dtype=np.float32), (r, c)), shape=(off, len(y)))
-    return m, nbs
+        with ThreadPoolExecutor(workers) as ex:
+            parts = list(ex.map(run, range(len(starts))))
+    else:
+        parts = [run(i) for i in range(len(starts))]
+    values = [{kk: np.concatenate([p[j][kk] for p in parts]) for kk in parts[0][j]}
+              for j in range(len(probas))] if parts else [{} for _ in probas]
+    return Bootstrap(values, b, seed)
 
 
 # -- classical tests --------------------------------------------------------------------
