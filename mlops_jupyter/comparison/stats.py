@@ -24,8 +24,9 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = [
-    "CLASSIFICATION_METRICS", "REGRESSION_METRICS", "Bootstrap", "bh", "resample_counts",
-    "calibration_bins", "delong", "holm", "mcnemar", "paired_bootstrap", "point_metrics",
+    "CLASSIFICATION_METRICS", "REGRESSION_METRICS", "Bootstrap", "bh", "calibration_bins",
+    "curve_points", "delong", "descending", "holm", "mcnemar", "paired_bootstrap",
+    "point_metrics", "resample_counts", "sub_order",
 ]
 
 EPS = 1e-15
@@ -96,9 +97,10 @@ def _from_sums(task: str, sums: dict[str, np.ndarray], w: np.ndarray,
     return out
 
 
-def point_metrics(task: str, y: np.ndarray, p: np.ndarray | None, pred: np.ndarray
-                  ) -> dict[str, float]:
-    """Every metric of one model on the whole holdout (AUCs included)."""
+def point_metrics(task: str, y: np.ndarray, p: np.ndarray | None, pred: np.ndarray,
+                  order: np.ndarray | None = None) -> dict[str, float]:
+    """Every metric of one model on the whole holdout (AUCs included). ``order``: the
+    rows by descending ``p`` (:func:`descending`), when the caller has it already."""
     rows = _per_row(task, y, p, pred)
     n = float(len(y))
     sums = {k: np.asarray(v.sum()) for k, v in rows.items()}
@@ -107,14 +109,29 @@ def point_metrics(task: str, y: np.ndarray, p: np.ndarray | None, pred: np.ndarr
         extra = {"ysum": np.asarray(y.sum()), "y2sum": np.asarray((y * y).sum())}
     out = {k: float(v) for k, v in _from_sums(task, sums, np.asarray(n), **extra).items()}
     if task != "regression" and p is not None and p.ndim == 1 and 0 < y.sum() < len(y):
-        out["roc_auc"] = float(delong(y, [p])[0][0])
-        out["pr_auc"] = average_precision(y, p)
+        order = descending(p) if order is None else order
+        out["roc_auc"] = float(delong(y, [p], [order])[0][0])
+        out["pr_auc"] = average_precision(y, p, order)
     return out
 
 
-def average_precision(y: np.ndarray, p: np.ndarray) -> float:
+def descending(p: np.ndarray) -> np.ndarray:
+    """Row indices by descending score (stable): computed once per model and shared by
+    the point metrics, DeLong, the curves, the slices and the bootstrap."""
+    return np.argsort(-np.asarray(p), kind="stable")
+
+
+def sub_order(order: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
+    """``order`` restricted to ``rows`` (sorted row indices), as positions in ``rows``."""
+    inv = np.full(n, -1, dtype=np.intp)
+    inv[rows] = np.arange(len(rows))
+    local = inv[order]
+    return local[local >= 0]
+
+
+def average_precision(y: np.ndarray, p: np.ndarray, order: np.ndarray | None = None) -> float:
     """Average precision (the step-wise PR AUC, as scikit-learn defines it)."""
-    order = np.argsort(-p, kind="mergesort")
+    order = descending(p) if order is None else order
     ys, ps = y[order], p[order]
     last = np.r_[np.flatnonzero(np.diff(ps)), len(ps) - 1]  # end of each tie group
     tp = np.cumsum(ys)[last]
@@ -152,8 +169,8 @@ class _Ranking:
     take: bool = True  # False: rows are already [pos, neg] in this order (slices)
 
 
-def _ranking(y: np.ndarray, p: np.ndarray) -> _Ranking:
-    order = np.argsort(-p, kind="stable").astype(np.intp)
+def _ranking(y: np.ndarray, p: np.ndarray, order: np.ndarray | None = None) -> _Ranking:
+    order = (descending(p) if order is None else order).astype(np.intp)
     ps, ys = p[order], y[order] == 1
     pos, neg = order[ys], order[~ys]
     sp, sn = ps[ys], ps[~ys]
@@ -239,6 +256,7 @@ def _cells_and_columns(task: str, y: np.ndarray, probas: Sequence[np.ndarray | N
 def paired_bootstrap(
     task: str, y: np.ndarray, probas: Sequence[np.ndarray | None], preds: Sequence[np.ndarray],
     *, b: int = 1000, seed: int = 0, chunk: int = 8, workers: int | None = None,
+    orders: Sequence[np.ndarray] | None = None,
 ) -> Bootstrap:
     """The classic (multinomial) bootstrap: ``b`` resamples of the holdout's rows drawn
     with replacement, every model scored on each, exactly.
@@ -260,14 +278,19 @@ def paired_bootstrap(
     if binary:
         # rows relabelled as the first model's positives then negatives, best score
         # first (resampling is blind to row order): its sums read slices, no copies
-        order = np.argsort(-np.asarray(probas[0]), kind="stable")
-        order = np.r_[order[y[order] == 1], order[y[order] != 1]]
+        orders = list(orders) if orders is not None else [descending(p) for p in probas]
+        o = orders[0]
+        order = np.r_[o[y[o] == 1], o[y[o] != 1]]
+        inv = np.empty(n, dtype=np.intp)
+        inv[order] = np.arange(n)
         y, probas, preds = y[order], [p[order] for p in probas], [p[order] for p in preds]
+        orders = [inv[o] for o in orders]
     keys, dense = _cells_and_columns(task, y, probas, preds)
     k = len(keys)
     reg = task == "regression"
     dense = np.ascontiguousarray(dense, dtype=np.float64 if reg else np.float32)
-    ranks = [_ranking(y, np.asarray(p)) for p in probas] if binary else []
+    ranks = ([_ranking(y, np.asarray(p), o) for p, o in zip(probas, orders, strict=True)]
+             if binary and orders is not None else [])
     starts = list(range(0, b, chunk))
     streams = np.random.SeedSequence(seed).spawn(len(starts))
 
@@ -303,16 +326,20 @@ def paired_bootstrap(
 
 
 # -- classical tests --------------------------------------------------------------------
-def _midrank(x: np.ndarray) -> np.ndarray:
-    from scipy.stats import rankdata
+def _midranks(sv: np.ndarray) -> np.ndarray:
+    """Midranks (1-based, ties averaged) of an ascending array, in that order."""
+    n = len(sv)
+    starts = np.r_[0, np.flatnonzero(sv[1:] != sv[:-1]) + 1]
+    ends = np.r_[starts[1:], n]
+    return np.repeat((starts + ends + 1) / 2.0, ends - starts)
 
-    return rankdata(x, method="average")
 
-
-def delong(y: np.ndarray, scores: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def delong(y: np.ndarray, scores: Sequence[np.ndarray],
+           orders: Sequence[np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """AUCs of ``scores`` for binary ``y`` and their DeLong covariance matrix.
 
-    Midrank formulation (Sun & Xu, 2014): O(N log N) per model.
+    Midrank formulation (Sun & Xu, 2014), O(N) per model given its rows sorted by score
+    (``orders``, descending, as :func:`descending`; sorted here when not given).
     """
     y = np.asarray(y).astype(bool)
     pos, neg = np.flatnonzero(y), np.flatnonzero(~y)
@@ -325,14 +352,33 @@ def delong(y: np.ndarray, scores: Sequence[np.ndarray]) -> tuple[np.ndarray, np.
     v01 = np.empty((k, n))
     for r, s in enumerate(scores):
         s = np.asarray(s, dtype=np.float64)
-        tx, ty = _midrank(s[pos]), _midrank(s[neg])
-        tz = _midrank(np.concatenate([s[pos], s[neg]]))
-        aucs[r] = (tz[:m].sum() - m * (m + 1) / 2) / (m * n)
-        v10[r] = (tz[:m] - tx) / n
-        v01[r] = 1.0 - (tz[m:] - ty) / m
+        asc = (descending(s) if orders is None else orders[r])[::-1]
+        sv, ya = s[asc], y[asc]
+        tz = np.empty(len(s))
+        tz[asc] = _midranks(sv)  # among all rows
+        tw = np.empty(len(s))
+        tw[asc[ya]] = _midranks(sv[ya])  # among the positives
+        tw[asc[~ya]] = _midranks(sv[~ya])  # among the negatives
+        aucs[r] = (tz[pos].sum() - m * (m + 1) / 2) / (m * n)
+        v10[r] = (tz[pos] - tw[pos]) / n
+        v01[r] = 1.0 - (tz[neg] - tw[neg]) / m
     s10 = np.atleast_2d(np.cov(v10)) if m > 1 else np.zeros((k, k))
     s01 = np.atleast_2d(np.cov(v01)) if n > 1 else np.zeros((k, k))
     return aucs, s10 / m + s01 / n
+
+
+def curve_points(y: np.ndarray, p: np.ndarray, order: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """ROC (fpr, tpr) and precision–recall (recall, precision) points at every distinct
+    threshold, from the rows sorted once (as scikit-learn's curves, before thinning)."""
+    order = descending(p) if order is None else order
+    ys, ps = y[order] == 1, p[order]
+    last = np.r_[np.flatnonzero(ps[1:] != ps[:-1]), len(ps) - 1]
+    tp = np.cumsum(ys)[last].astype(np.float64)
+    fp = (last + 1) - tp
+    npos, nneg = max(tp[-1], 1.0), max(fp[-1], 1.0)
+    fpr, tpr = np.r_[0.0, fp / nneg], np.r_[0.0, tp / npos]
+    return fpr, tpr, np.r_[0.0, tp / npos], np.r_[1.0, tp / (tp + fp)]
 
 
 def mcnemar(correct_a: np.ndarray, correct_b: np.ndarray) -> tuple[int, int, float]:
