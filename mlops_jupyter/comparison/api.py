@@ -310,7 +310,7 @@ def _curves(sc: Scored, orders: list[np.ndarray] | None = None) -> dict[str, Any
     return out
 
 
-def _thin(x: np.ndarray, y: np.ndarray, n: int = 300) -> list[tuple[float, float]]:
+def _thin(x: np.ndarray, y: np.ndarray, n: int = 200) -> list[tuple[float, float]]:
     if len(x) > n:
         keep = np.unique(np.r_[np.linspace(0, len(x) - 1, n).astype(int), len(x) - 1])
         x, y = x[keep], y[keep]
