@@ -112,6 +112,31 @@ def test_regression_intervals_match_a_naive_bootstrap() -> None:
                np.asarray(ref[1][m]) - np.asarray(ref[0][m]), f"{m} difference")
 
 
+def test_multiclass_roc_auc_is_one_vs_rest_macro_with_a_bootstrap_interval() -> None:
+    rng = np.random.default_rng(8)
+    n, k = 450, 3
+    y = rng.integers(0, k, n)
+    logits = [rng.normal(0, 1, (n, k)) + s * np.eye(k)[y] for s in (0.8, 1.6)]
+    ps = [np.exp(z) / np.exp(z).sum(axis=1, keepdims=True) for z in logits]
+    preds = [p.argmax(axis=1) for p in ps]
+    for p, pr in zip(ps, preds, strict=True):
+        point = stats.point_metrics("classification", y, p, pr)
+        assert point["roc_auc"] == pytest.approx(
+            roc_auc_score(y, p, multi_class="ovr", average="macro"), abs=1e-12)
+    b = 400
+    fast = stats.paired_bootstrap("classification", y, ps, preds, b=b, seed=2)
+    g = np.random.default_rng(3)
+    ref: list[list[float]] = [[], []]
+    for _ in range(b):
+        i = g.integers(0, n, n)
+        for j, p in enumerate(ps):
+            ref[j].append(roc_auc_score(y[i], p[i], multi_class="ovr", average="macro"))
+    for j in (0, 1):
+        _close(fast.values[j]["roc_auc"], np.asarray(ref[j]), f"OvR AUC of model {j}")
+    _close(fast.values[1]["roc_auc"] - fast.values[0]["roc_auc"],
+           np.asarray(ref[1]) - np.asarray(ref[0]), "OvR AUC difference")
+
+
 def test_same_seed_same_resamples_whatever_the_threads() -> None:
     y, p1, p2 = _binary(2000, 7)
     preds = [(p1 >= 0.5).astype(float), (p2 >= 0.5).astype(float)]

@@ -104,7 +104,7 @@ def compare_models(cands: list[Any], *, holdout: Any, label: str | None, slices:
         boot = st.paired_bootstrap("regression" if sc.task == "regression" else "classification",
                                    sc.y, sc.probas, sc.preds, b=n_boot, seed=seed, orders=orders)
     auc_cov = None
-    if "roc_auc" in names:
+    if "roc_auc" in names and sc.task == "binary":  # multiclass (one-vs-rest): bootstrap
         _, auc_cov = st.delong(sc.y, list(sc.probas), orders)
     ci: list[dict[str, tuple[float, float]]] = []
     for j in range(len(cands)):
@@ -220,7 +220,7 @@ def _slice_stat(sc: Scored, idx: np.ndarray, m: str, j: int,
     (sorted); ``orders``: each model's rows by descending score, restricted here."""
     y = sc.y[idx]
     sub = None if orders is None else [st.sub_order(orders[i], idx, len(sc.y)) for i in (0, j)]
-    if m == "roc_auc":
+    if m == "roc_auc" and sc.task == "binary":
         if len(np.unique(y)) < 2:
             return float("nan"), float("nan"), float("nan")
         aucs, cov = st.delong(y, [sc.probas[0][idx], sc.probas[j][idx]], sub)

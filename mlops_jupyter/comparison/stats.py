@@ -112,7 +112,17 @@ def point_metrics(task: str, y: np.ndarray, p: np.ndarray | None, pred: np.ndarr
         order = descending(p) if order is None else order
         out["roc_auc"] = float(delong(y, [p], [order])[0][0])
         out["pr_auc"] = average_precision(y, p, order)
+    elif task != "regression" and p is not None and p.ndim == 2 and _all_classes(y, p):
+        # one-vs-rest, macro (scikit-learn's roc_auc_score(multi_class="ovr"))
+        out["roc_auc"] = float(np.mean([delong(y == c, [p[:, c]])[0][0]
+                                        for c in range(p.shape[1])]))
     return out
+
+
+def _all_classes(y: np.ndarray, p: np.ndarray) -> bool:
+    """Every class of a multiclass model occurs in ``y`` (and not only it)."""
+    counts = np.bincount(y.astype(np.intp), minlength=p.shape[1])
+    return len(counts) == p.shape[1] and bool(np.all((counts > 0) & (counts < len(y))))
 
 
 def descending(p: np.ndarray) -> np.ndarray:
@@ -291,6 +301,12 @@ def paired_bootstrap(
     dense = np.ascontiguousarray(dense, dtype=np.float64 if reg else np.float32)
     ranks = ([_ranking(y, np.asarray(p), o) for p, o in zip(probas, orders, strict=True)]
              if binary and orders is not None else [])
+    # multiclass: one-vs-rest ROC AUC of each class, averaged (macro) per resample
+    ovr = ([[_ranking((y == c).astype(np.float64), p[:, c]) for c in range(p.shape[1])]
+            for p in probas]
+           if (task != "regression" and not binary
+               and all(p is not None and p.ndim == 2 and _all_classes(y, p) for p in probas))
+           else [])
     starts = list(range(0, b, chunk))
     streams = np.random.SeedSequence(seed).spawn(len(starts))
 
@@ -309,6 +325,8 @@ def paired_bootstrap(
                              **extra)
             if ranks:
                 met["roc_auc"], met["pr_auc"] = _rank_metrics(w, ranks[j])
+            elif ovr:
+                met["roc_auc"] = np.mean([_rank_metrics(w, r)[0] for r in ovr[j]], axis=0)
             out.append({kk: v[:c] for kk, v in met.items()})
         return out
 
