@@ -70,12 +70,13 @@ def _naive(y: np.ndarray, ps: list[np.ndarray], b: int, seed: int) -> list[dict[
 
 
 def _close(fast: np.ndarray, ref: np.ndarray, what: str) -> None:
-    """Same distribution within Monte Carlo error: mean, spread and the 95% interval."""
+    """Same distribution within Monte Carlo error (about 4 standard errors at 400-600
+    resamples each): mean, spread and both ends of the 95% interval."""
     sd = ref.std()
     assert abs(fast.mean() - ref.mean()) < 0.25 * sd, what
     assert fast.std() == pytest.approx(sd, rel=0.2), what
     for q in (2.5, 97.5):
-        assert abs(np.percentile(fast, q) - np.percentile(ref, q)) < 0.4 * sd, (what, q)
+        assert abs(np.percentile(fast, q) - np.percentile(ref, q)) < 0.6 * sd, (what, q)
 
 
 def test_intervals_match_a_naive_bootstrap_within_monte_carlo_error() -> None:

@@ -250,17 +250,57 @@ def resample_counts(n: int, c: int, rng: np.random.Generator) -> np.ndarray:
     return w
 
 
-def _cells_and_columns(task: str, y: np.ndarray, probas: Sequence[np.ndarray | None],
-                       preds: Sequence[np.ndarray]) -> tuple[list[str], np.ndarray]:
-    """Per-row values whose resampled sums give every mean-type and count-type metric of
-    every model: ``(keys, matrix)`` with one column per (model, key)."""
+#: per-row values that are means of continuous losses (the rest are 0/1 outcomes)
+_MEAN_KEYS = ("se", "ae", "ll", "brier")
+#: at most this many joint outcome cells are drawn as one multinomial
+MAX_CELLS = 4096
+
+
+@dataclass
+class _Layout:
+    """Where each metric's resampled sums come from: ``dense`` (rows x columns) is
+    multiplied by the resample counts; ``cell_values`` (cells x columns) by multinomial
+    counts of the rows' joint outcome cells (None: everything is in ``dense``)."""
+
+    dense_keys: list[tuple[int, str]]
+    dense: np.ndarray
+    cell_keys: list[tuple[int, str]]
+    cell_values: np.ndarray | None
+    cell_p: np.ndarray | None
+
+
+def _layout(task: str, y: np.ndarray, probas: Sequence[np.ndarray | None],
+            preds: Sequence[np.ndarray]) -> _Layout:
+    """Per-row values whose resampled sums give every metric of every model.
+
+    Mean-type values (losses) are summed with the resample counts. Count-type ones
+    (right or wrong, TP/FP/FN) depend only on the row's joint outcome cell — its label
+    and every model's prediction — so their resampled sums follow exactly from
+    Multinomial(n, cell shares) over the few observed cells, drawn for free and shared
+    by every model (paired) instead of a product over all rows.
+    """
     per_row = [_per_row(task, y, p, pr) for p, pr in zip(probas, preds, strict=True)]
-    keys = list(per_row[0])
-    cols = [r[kk] for r in per_row for kk in keys]
+    dense_keys = [(j, kk) for j, r in enumerate(per_row) for kk in r if kk in _MEAN_KEYS]
+    cell_keys = [(j, kk) for j, r in enumerate(per_row) for kk in r if kk not in _MEAN_KEYS]
+    cols = [per_row[j][kk] for j, kk in dense_keys]
     if task == "regression":
         yc = y - y.mean()  # R² is shift-invariant: centre y so float sums do not cancel
         cols += [yc, yc * yc]
-    return keys, np.stack(cols, axis=1)
+    cell_values = cell_p = None
+    if cell_keys:
+        k = int(max(np.max(y), *(np.max(pr) for pr in preds))) + 1
+        code = y.astype(np.int64)
+        for pr in preds:
+            code = code * k + pr.astype(np.int64)
+        _, first, counts = np.unique(code, return_index=True, return_counts=True)
+        if len(counts) <= MAX_CELLS:
+            cell_values = np.stack([per_row[j][kk][first] for j, kk in cell_keys], axis=1)
+            cell_p = counts / len(y)
+        else:  # too many cells: count-type values join the product
+            cols += [per_row[j][kk] for j, kk in cell_keys]
+            dense_keys, cell_keys = dense_keys + cell_keys, []
+    dense = np.stack(cols, axis=1) if cols else np.zeros((len(y), 0))
+    return _Layout(dense_keys, dense, cell_keys, cell_values, cell_p)
 
 
 def paired_bootstrap(
@@ -274,8 +314,10 @@ def paired_bootstrap(
     One set of resamples serves every model and every metric, so
     ``values[1][m] - values[0][m]`` is the paired bootstrap distribution of the
     difference. Each resample is a row of counts (how often each holdout row was drawn):
-    mean- and count-type metrics (accuracy, F1, log loss, Brier, RMSE, MAE, R²) are one
-    matrix product ``counts @ per_row_values``; ROC AUC and average precision are
+    mean-type metrics (log loss, Brier, RMSE, MAE, R²) are one matrix product
+    ``counts @ per_row_values``; count-type ones (accuracy, F1) come from multinomial
+    counts of the rows' joint outcome cells (label and every model's prediction), which
+    is exactly how row resampling moves them (see :func:`_layout`); ROC AUC and average precision are
     weighted cumulative sums over each model's rows sorted once by score — exactly what
     scikit-learn computes on the resampled rows (tests/test_compare_bootstrap.py checks
     it resample by resample). Resamples are drawn in chunks of ``chunk``, each chunk
@@ -295,10 +337,9 @@ def paired_bootstrap(
         inv[order] = np.arange(n)
         y, probas, preds = y[order], [p[order] for p in probas], [p[order] for p in preds]
         orders = [inv[o] for o in orders]
-    keys, dense = _cells_and_columns(task, y, probas, preds)
-    k = len(keys)
+    lay = _layout(task, y, probas, preds)
     reg = task == "regression"
-    dense = np.ascontiguousarray(dense, dtype=np.float64 if reg else np.float32)
+    dense = np.ascontiguousarray(lay.dense, dtype=np.float64 if reg else np.float32)
     ranks = ([_ranking(y, np.asarray(p), o) for p, o in zip(probas, orders, strict=True)]
              if binary and orders is not None else [])
     # multiclass: one-vs-rest ROC AUC of each class, averaged (macro) per resample
@@ -312,17 +353,24 @@ def paired_bootstrap(
 
     def run(i: int) -> list[dict[str, np.ndarray]]:
         c = min(chunk, b - starts[i])
-        w = resample_counts(n, c, np.random.default_rng(streams[i]))
+        rng = np.random.default_rng(streams[i])
+        w = resample_counts(n, c, rng)
         h = w.shape[0]
         s = np.tensordot(w, dense, axes=([1], [0])).reshape(2 * h, -1).astype(np.float64)
+        sums: list[dict[str, np.ndarray]] = [{} for _ in probas]
+        for q, (j, kk) in enumerate(lay.dense_keys):
+            sums[j][kk] = s[:, q]
+        if lay.cell_values is not None:
+            cells = rng.multinomial(n, lay.cell_p, size=2 * h) @ lay.cell_values
+            for q, (j, kk) in enumerate(lay.cell_keys):
+                sums[j][kk] = cells[:, q]
         tot = np.full(2 * h, float(n))
         extra = {}
         if reg:
             extra = {"ysum": s[:, -2], "y2sum": s[:, -1]}
         out = []
         for j in range(len(probas)):
-            met = _from_sums(task, {kk: s[:, j * k + q] for q, kk in enumerate(keys)}, tot,
-                             **extra)
+            met = _from_sums(task, sums[j], tot, **extra)
             if ranks:
                 met["roc_auc"], met["pr_auc"] = _rank_metrics(w, ranks[j])
             elif ovr:
