@@ -219,18 +219,27 @@ def _rank_metrics(w: np.ndarray, r: _Ranking) -> tuple[np.ndarray, np.ndarray]:
     fp = np.take(ncum, r.nupto, axis=1)
     if r.last is not None:
         tp = np.take(tp, r.last, axis=1)
-    wpf = wp.view(np.float32).reshape(h, -1, 2)
-    tpf, fpf = tp.view(np.float32).reshape(h, -1, 2), fp.view(np.float32).reshape(h, -1, 2)
-    prec = tpf / np.maximum(tpf + fpf, 1)  # no row drawn at or above: weight 0 anyway
-    ones = np.ones(wpf.shape[1], dtype=np.float32)
-    prec *= wpf
-    ap_sum = (ones @ prec).reshape(-1).astype(np.float64)  # a BLAS sum per resample
+    # precision at each positive's threshold, lane by lane on the float32 view
+    prec = tp + fp
+    pf = prec.view(np.float32)
+    np.maximum(pf, 1, out=pf)  # no row drawn at or above: its weight is 0 anyway
+    np.divide(tp.view(np.float32), pf, out=pf)
     if r.nabove is not None:  # ties with negatives count half
-        fpf = 0.5 * (fpf + np.take(ncum, r.nabove, axis=1).view(np.float32).reshape(h, -1, 2))
-    fpf *= wpf
-    beaten = (ones @ fpf).reshape(-1).astype(np.float64)  # negatives drawn above positives
+        fp = 0.5 * (fp + np.take(ncum, r.nabove, axis=1))
+    ap_sum, beaten = _lane_dots(wp, prec), _lane_dots(wp, fp)
     with np.errstate(divide="ignore", invalid="ignore"):  # a resample without a class
         return 1.0 - beaten / (ptot * ntot), ap_sum / ptot
+
+
+def _lane_dots(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per resample, the dot product of ``a`` and ``b`` (complex64 pairs of resamples):
+    with a = a0 + i a1 and b = b0 + i b1, sum(a b) and sum(a conj(b)) give
+    a0.b0 - a1.b1 and a0.b0 + a1.b1 — two BLAS dot products, no products stored."""
+    out = np.empty((len(a), 2))
+    for i in range(len(a)):
+        u, v = np.dot(a[i], b[i]).real, np.vdot(b[i], a[i]).real
+        out[i] = (v + u) / 2, (v - u) / 2
+    return out.reshape(-1)
 
 
 def resample_counts(n: int, c: int, rng: np.random.Generator) -> np.ndarray:
