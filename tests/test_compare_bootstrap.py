@@ -47,6 +47,23 @@ def test_each_resample_equals_sklearn_on_the_resampled_rows(ties: bool, relabell
         assert ap[k] == pytest.approx(average_precision_score(y[rows], p[rows]), abs=1e-6)
 
 
+@pytest.mark.parametrize("n", [300, 5000])  # indices + bincount below 1,000 rows; Poisson + completion above
+def test_resample_counts_are_multinomial(n: int) -> None:
+    from scipy.stats import binom
+
+    rng = np.random.default_rng(11)
+    w = np.concatenate([stats.resample_counts(n, 100, rng).transpose(0, 2, 1).reshape(-1, n)
+                        for _ in range(4)])
+    assert w.shape == (400, n) and np.all(w.sum(axis=1) == n)  # n draws, every resample
+    freq = np.bincount(w.astype(int).ravel(), minlength=6)[:6] / w.size
+    exp = binom.pmf(np.arange(6), n, 1 / n)  # each row's count: Binomial(n, 1/n)
+    se = np.sqrt(exp * (1 - exp) / w.size)
+    assert np.all(np.abs(freq - exp) < 5 * se), (freq, exp)
+    # rows are exchangeable: no row or position drawn more often than chance allows
+    per_row = w.mean(axis=0)
+    assert abs(per_row.mean() - 1) < 1e-12 and per_row.std() < 1.5 / np.sqrt(400)
+
+
 def _naive(y: np.ndarray, ps: list[np.ndarray], b: int, seed: int) -> list[dict[str, np.ndarray]]:
     """The textbook bootstrap: draw row indices, score each model with scikit-learn."""
     rng = np.random.default_rng(seed)

@@ -247,16 +247,66 @@ def resample_counts(n: int, c: int, rng: np.random.Generator) -> np.ndarray:
     uniform: each resample's counts are Multinomial(n, 1/n)), as float32 counts of how
     many times each row was drawn, in pairs: shape ``(ceil(c / 2), n, 2)``, resample
     ``2 * i + j`` at ``[i, :, j]`` (an odd ``c`` gets one extra resample). float32
-    counts and their cumulative sums are exact below 2**24 rows."""
+    counts and their cumulative sums are exact below 2**24 rows.
+
+    Drawn as Poisson then completed (for ``n`` >= 1,000; below, indices and
+    ``bincount``): iid Poisson(lam) counts with lam = 1 - 6/sqrt(n) total s <= n, and
+    given s they are Multinomial(s, 1/n); adding n - s uniform draws makes them exactly
+    Multinomial(n, 1/n). (s > n, about once in 10**9, redraws that resample by indices.)
+    The Poisson counts come from 16 random bits each through a table; the few bit
+    patterns that straddle two counts are resolved with a fresh float64 uniform, so the
+    counts are Poisson to float64 precision. About 3x cheaper than drawing n indices.
+    """
     if n >= 2**24:
         raise ValueError("the bootstrap supports fewer than 16,777,216 rows")
     h = (c + 1) // 2
-    idx = rng.integers(0, n, (h, 2, n), dtype=np.int32)
     w = np.empty((h, n, 2), dtype=np.float32)
-    for i in range(h):
-        for j in range(2):
-            w[i, :, j] = np.bincount(idx[i, j], minlength=n)
+    if n < 1000:
+        idx = rng.integers(0, n, (h, 2, n), dtype=np.int32)
+        for i in range(h):
+            for j in range(2):
+                w[i, :, j] = np.bincount(idx[i, j], minlength=n)
+        return w
+    table, cdf = _poisson_table(n)
+    bits = rng.bit_generator.random_raw((h * n * 2 + 3) // 4).view(np.uint16)[: h * n * 2]
+    k = np.take(table, bits)
+    amb = np.flatnonzero(k == 255)  # 16 bits straddle two counts: finish the draw
+    if len(amb):
+        u = (bits[amb] + rng.random(len(amb))) / 65536.0
+        k[amb] = np.minimum(np.searchsorted(cdf, u, side="right"), 254)
+    w.reshape(-1)[:] = k
+    total = np.ones(n, dtype=np.float32) @ w  # (h, 2): s of each resample, exact
+    short = n - total.astype(np.int64)
+    if np.any(short < 0):  # s > n: about once in 10**9 resamples
+        for i, j in zip(*np.nonzero(short < 0), strict=True):
+            w[i, :, j] = np.bincount(rng.integers(0, n, n), minlength=n)
+            short[i, j] = 0
+    # n - s more uniform draws per resample, all added in one call on the flat array
+    lane = np.repeat(np.arange(2 * h), short.reshape(-1))
+    rows = rng.integers(0, n, len(lane))
+    np.add.at(w.reshape(-1), (lane // 2) * (2 * n) + rows * 2 + lane % 2, 1)
     return w
+
+
+_TABLES: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _poisson_table(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """For lam = 1 - 6/sqrt(n): the Poisson(lam) count of each 16-bit pattern (255 when
+    the pattern's interval holds a step of the CDF) and the CDF itself."""
+    if n not in _TABLES:
+        from scipy.stats import poisson
+
+        lam = 1.0 - 6.0 / np.sqrt(n)
+        cdf = poisson.cdf(np.arange(40), lam)
+        lo = np.arange(65536) / 65536.0
+        k_lo = np.searchsorted(cdf, lo, side="right")
+        k_hi = np.searchsorted(cdf, lo + 1 / 65536.0, side="left")
+        table = np.where(k_lo == k_hi, k_lo, 255).astype(np.uint8)
+        if len(_TABLES) > 8:
+            _TABLES.clear()
+        _TABLES[n] = (table, cdf)
+    return _TABLES[n]
 
 
 #: per-row values that are means of continuous losses (the rest are 0/1 outcomes)
