@@ -255,7 +255,8 @@ def resample_counts(n: int, c: int, rng: np.random.Generator) -> np.ndarray:
     Multinomial(n, 1/n). (s > n, about once in 10**9, redraws that resample by indices.)
     The Poisson counts come from 16 random bits each through a table; the few bit
     patterns that straddle two counts are resolved with a fresh float64 uniform, so the
-    counts are Poisson to float64 precision. About 3x cheaper than drawing n indices.
+    counts are Poisson to float64 precision. Measured: the 1,000-resample bootstrap of
+    two models on 100,000 rows takes ~11% less CPU than with n indices + ``bincount``.
     """
     if n >= 2**24:
         raise ValueError("the bootstrap supports fewer than 16,777,216 rows")
