@@ -550,15 +550,13 @@ def calibration_bins(y: np.ndarray, p: np.ndarray, bins: int = 10, alpha: float 
 
     edges = np.linspace(0, 1, bins + 1)
     which = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, bins - 1)
-    rows = []
-    for i in range(bins):
-        mask = which == i
-        n = int(mask.sum())
-        if n == 0:
-            continue
-        k = int(y[mask].sum())
-        lo = 0.0 if k == 0 else float(beta.ppf(alpha / 2, k, n - k + 1))
-        hi = 1.0 if k == n else float(beta.ppf(1 - alpha / 2, k + 1, n - k))
-        rows.append({"predicted": float(p[mask].mean()), "observed": k / n, "lo": lo,
-                     "hi": hi, "n": n})
-    return rows
+    n = np.bincount(which, minlength=bins)
+    k = np.bincount(which, weights=y, minlength=bins)
+    ps = np.bincount(which, weights=p, minlength=bins)
+    keep = np.flatnonzero(n)
+    n, k, ps = n[keep], k[keep], ps[keep]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lo = np.where(k == 0, 0.0, beta.ppf(alpha / 2, k, n - k + 1))
+        hi = np.where(k == n, 1.0, beta.ppf(1 - alpha / 2, k + 1, n - k))
+    return [{"predicted": float(ps[i] / n[i]), "observed": float(k[i] / n[i]),
+             "lo": float(lo[i]), "hi": float(hi[i]), "n": int(n[i])} for i in range(len(n))]
