@@ -3,12 +3,14 @@
 Why these tests (ANCHORS.md, "Comparison panels and charts"): a difference between two
 models scored on one holdout is a *paired* difference, so every interval here is paired.
 
-- **Paired bootstrap**: one set of resamples shared by both models; each resample is a
-  row of weights (double-or-nothing: 0 or 2 per holdout row), so every mean-type metric
-  of every resample is one matrix product ``weights @ per_row_values``. 1,000 resamples of
-  100,000 rows are done in chunks of a few dozen resamples to bound memory (~40 MB).
-- **ROC AUC**: DeLong's variance, computed with midranks (Sun & Xu's fast algorithm,
-  O(N log N)), for the interval of each AUC and the paired test of their difference.
+- **Paired bootstrap**: the classic one (rows drawn with replacement), one set of
+  resamples shared by every model, every metric computed exactly on each resample:
+  losses by one matrix product ``counts @ per_row_values``, accuracy/F1 from multinomial
+  counts of the joint outcome cells, ROC AUC and average precision by cumulative sums
+  over rows sorted once (:func:`paired_bootstrap`). Chunks of 8 resamples bound memory.
+- **ROC AUC** (binary): DeLong's variance, computed with midranks (Sun & Xu's
+  algorithm, O(N) once the rows are sorted), for the interval of each AUC and the
+  paired test of their difference. Multiclass: one-vs-rest, macro, bootstrap intervals.
 - **Accuracy**: the exact McNemar test (a binomial test on the discordant pairs).
 - **Calibration**: Clopper–Pearson intervals per probability bin.
 - **Slices**: one p-value per slice, corrected with Holm (family-wise) or
