@@ -413,6 +413,7 @@ def paired_bootstrap(
            if (task != "regression" and not binary
                and all(p is not None and p.ndim == 2 and _all_classes(y, p) for p in probas))
            else [])
+    chunk = max(2, min(chunk, 8_000_000 // max(n, 1)))  # bound memory on big holdouts
     starts = list(range(0, b, chunk))
     streams = np.random.SeedSequence(seed).spawn(len(starts))
 
