@@ -14,7 +14,8 @@ Run on demand (not part of the test suite):
    only, no rendering), when MLFLOW_PYTHON points at an interpreter with mlflow;
    otherwise that half is skipped with a message.
 
-Environment: BENCH_ROWS (100000), BENCH_BOOT (1000), BENCH_RUNS (10000), BENCH_REPEAT (3).
+Environment: BENCH_ROWS (100000), BENCH_BOOT (1000), BENCH_RUNS (10000), BENCH_REPEAT (3),
+BENCH_THREADS (the bootstrap's threads; default ``comparison.stats.BOOTSTRAP_THREADS``, 1).
 Flags: ``--models`` or ``--runs`` runs only that part. Times are wall (median of
 BENCH_REPEAT); the models part also prints this process's CPU time (``time.process_time``:
 all threads), which a loaded machine inflates far less than wall.
@@ -73,6 +74,10 @@ def bench_models() -> None:
     from mlops_jupyter.display.charts import render_svg
 
     m1, m2, hold = models_and_holdout()
+    if os.environ.get("BENCH_THREADS"):
+        from mlops_jupyter.comparison import stats
+
+        stats.BOOTSTRAP_THREADS = int(os.environ["BENCH_THREADS"])
     # warm the SVG engine once (its start is paid once per process; reported apart)
     from mlops_jupyter.display import charts as ch
 
