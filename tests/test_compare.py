@@ -238,3 +238,9 @@ def test_multiclass_macro_f1_and_accuracy_verdict(mlops_home: Path) -> None:
         f1_score(df.target, stump.predict(x), average="macro", zero_division=0))
     assert frame.loc[1, "f1_lo"] <= frame.loc[1, "f1"] <= frame.loc[1, "f1_hi"]
     assert "Confusion matrices" in [s.get("title") for s in c.chart().spec["concat"]]
+    # ROC AUC one-vs-rest (macro), as scikit-learn; interval and difference by bootstrap
+    assert frame.loc[0, "roc_auc"] == pytest.approx(
+        roc_auc_score(df.target, good.predict_proba(x), multi_class="ovr"))
+    assert frame.loc[0, "roc_auc_lo"] <= frame.loc[0, "roc_auc"] <= frame.loc[0, "roc_auc_hi"]
+    assert c.delta("roc_auc").test == "paired bootstrap"
+    assert "one-vs-rest" in c.to_html()

@@ -88,8 +88,12 @@ def compare_models(cands: list[Any], *, holdout: Any, label: str | None, slices:
     slice_cols = _slice_columns(slices, frame, label)
     sc = score_all(cands, frame, label, extra=slice_cols)
     higher = st.REGRESSION_METRICS if sc.task == "regression" else st.CLASSIFICATION_METRICS
+    # each model's rows sorted by score once: point AUCs, DeLong, curves, slices, bootstrap
+    orders = ([st.descending(p) for p in sc.probas]
+              if sc.task == "binary" and all(p is not None for p in sc.probas) else None)
     point = [st.point_metrics("regression" if sc.task == "regression" else "classification",
-                              sc.y, p, pr) for p, pr in zip(sc.probas, sc.preds, strict=True)]
+                              sc.y, p, pr, None if orders is None else orders[j])
+             for j, (p, pr) in enumerate(zip(sc.probas, sc.preds, strict=True))]
     names = [m for m in higher if all(m in pt for pt in point)]
     primary = metric or PRIMARY[sc.task]
     if primary not in names:
@@ -98,10 +102,10 @@ def compare_models(cands: list[Any], *, holdout: Any, label: str | None, slices:
     boot = None
     if n_boot:
         boot = st.paired_bootstrap("regression" if sc.task == "regression" else "classification",
-                                   sc.y, sc.probas, sc.preds, b=n_boot, seed=seed)
+                                   sc.y, sc.probas, sc.preds, b=n_boot, seed=seed, orders=orders)
     auc_cov = None
-    if "roc_auc" in names:
-        _, auc_cov = st.delong(sc.y, list(sc.probas))
+    if "roc_auc" in names and sc.task == "binary":  # multiclass (one-vs-rest): bootstrap
+        _, auc_cov = st.delong(sc.y, list(sc.probas), orders)
     ci: list[dict[str, tuple[float, float]]] = []
     for j in range(len(cands)):
         row = {}
@@ -120,7 +124,7 @@ def compare_models(cands: list[Any], *, holdout: Any, label: str | None, slices:
             deltas.append(_delta(sc, point, boot, auc_cov, j, m, higher[m], alpha, z,
                                  [c.label for c in cands]))
     slice_rows = _slices(sc, frame, slice_cols, primary, higher[primary], correction,
-                         [c.label for c in cands])
+                         [c.label for c in cands], orders)
     dis_n, dis_rows = _disagreements(sc, frame, label)
     lineage = None
     if len(cands) == 2 and all(c.version is not None for c in cands):
@@ -134,7 +138,7 @@ def compare_models(cands: list[Any], *, holdout: Any, label: str | None, slices:
         primary=primary, point=point, ci=ci, deltas=deltas, alpha=alpha, n_boot=n_boot,
         slices=slice_rows, slice_columns=slice_cols, correction=correction,
         disagreements=dis_n, disagreement_rows=dis_rows, notes=sc.notes, lineage=lineage,
-        curves=_curves(sc), seed=seed,
+        curves=_curves(sc, orders), seed=seed,
     )
 
 
@@ -210,13 +214,16 @@ def _groups(frame: Any, col: str) -> list[tuple[str, np.ndarray]]:
     return out
 
 
-def _slice_stat(sc: Scored, idx: np.ndarray, m: str, j: int) -> tuple[float, float, float]:
-    """(baseline value, challenger value, p-value of the difference) on rows ``idx``."""
+def _slice_stat(sc: Scored, idx: np.ndarray, m: str, j: int,
+                orders: list[np.ndarray] | None = None) -> tuple[float, float, float]:
+    """(baseline value, challenger value, p-value of the difference) on rows ``idx``
+    (sorted); ``orders``: each model's rows by descending score, restricted here."""
     y = sc.y[idx]
-    if m == "roc_auc":
+    sub = None if orders is None else [st.sub_order(orders[i], idx, len(sc.y)) for i in (0, j)]
+    if m == "roc_auc" and sc.task == "binary":
         if len(np.unique(y)) < 2:
             return float("nan"), float("nan"), float("nan")
-        aucs, cov = st.delong(y, [sc.probas[0][idx], sc.probas[j][idx]])
+        aucs, cov = st.delong(y, [sc.probas[0][idx], sc.probas[j][idx]], sub)
         var = cov[0, 0] + cov[1, 1] - 2 * cov[0, 1]
         from scipy.stats import norm
 
@@ -237,18 +244,18 @@ def _slice_stat(sc: Scored, idx: np.ndarray, m: str, j: int) -> tuple[float, flo
     task = "classification"
     p0 = None if sc.probas[0] is None else sc.probas[0][idx]
     p1 = None if sc.probas[j] is None else sc.probas[j][idx]
-    v0 = st.point_metrics(task, y, p0, sc.preds[0][idx]).get(m, float("nan"))
-    v1 = st.point_metrics(task, y, p1, sc.preds[j][idx]).get(m, float("nan"))
+    v0 = st.point_metrics(task, y, p0, sc.preds[0][idx], sub and sub[0]).get(m, float("nan"))
+    v1 = st.point_metrics(task, y, p1, sc.preds[j][idx], sub and sub[1]).get(m, float("nan"))
     return v0, v1, st.mcnemar(c0, c1)[2]
 
 
 def _slices(sc: Scored, frame: Any, cols: list[str], m: str, higher: bool, correction: str,
-            labels: list[str]) -> list[SliceRow]:
+            labels: list[str], orders: list[np.ndarray] | None = None) -> list[SliceRow]:
     rows: list[SliceRow] = []
     for col in cols:
         for value, idx in _groups(frame, col):
             for j in range(1, len(labels)):
-                v0, v1, p = _slice_stat(sc, idx, m, j)
+                v0, v1, p = _slice_stat(sc, idx, m, j, orders)
                 rows.append(SliceRow(column=col, value=value, n=len(idx), metric=m,
                                      baseline=v0, challenger=v1, delta=v1 - v0, p_value=p,
                                      p_adjusted=float("nan"), challenger_label=labels[j]))
@@ -281,18 +288,15 @@ def _disagreements(sc: Scored, frame: Any, label: str, sample: int = 10) -> tupl
     return int(mask.sum()), rows
 
 
-def _curves(sc: Scored) -> dict[str, Any]:
+def _curves(sc: Scored, orders: list[np.ndarray] | None = None) -> dict[str, Any]:
     """Downsampled data for the charts (ROC, PR, confusion, calibration, residuals)."""
     out: dict[str, Any] = {"task": sc.task}
     if sc.task == "binary" and all(p is not None for p in sc.probas):
-        from sklearn.metrics import precision_recall_curve, roc_curve
-
         out["roc"], out["pr"], out["calibration"] = [], [], []
-        for p in sc.probas:
-            fpr, tpr, _ = roc_curve(sc.y, p)
+        for j, p in enumerate(sc.probas):
+            fpr, tpr, rec, prec = st.curve_points(sc.y, p, None if orders is None else orders[j])
             out["roc"].append(_thin(fpr, tpr))
-            prec, rec, _ = precision_recall_curve(sc.y, p)
-            out["pr"].append(_thin(rec[::-1], prec[::-1]))
+            out["pr"].append(_thin(rec, prec))
             out["calibration"].append(st.calibration_bins(sc.y, p))
     if sc.task != "regression":
         k = len(sc.classes)
@@ -306,7 +310,7 @@ def _curves(sc: Scored) -> dict[str, Any]:
     return out
 
 
-def _thin(x: np.ndarray, y: np.ndarray, n: int = 300) -> list[tuple[float, float]]:
+def _thin(x: np.ndarray, y: np.ndarray, n: int = 200) -> list[tuple[float, float]]:
     if len(x) > n:
         keep = np.unique(np.r_[np.linspace(0, len(x) - 1, n).astype(int), len(x) - 1])
         x, y = x[keep], y[keep]

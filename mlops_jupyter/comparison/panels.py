@@ -60,7 +60,9 @@ def _metric_table(c: Comparison) -> str:
                          f"<td>{esc(_p(d.p_value))}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     boot = f"{c.n_boot:,} paired bootstrap resamples" if c.n_boot else "no bootstrap"
-    note = (f'<div class="mj-dim">{level}% intervals: {esc(boot)} (ROC AUC: DeLong); '
+    auc = ("ROC AUC: DeLong" if c.task == "binary"
+           else "ROC AUC: one-vs-rest, macro" if "roc_auc" in c.metrics else "")
+    note = (f'<div class="mj-dim">{level}% intervals: {esc(boot)}{f" ({auc})" if auc else ""}; '
             f"accuracy difference: exact McNemar test.</div>")
     return (f'<table class="mj-t mj-metrics"><thead><tr>{head}</tr></thead>'
             f'<tbody>{"".join(body)}</tbody></table>{note}')

@@ -107,12 +107,12 @@ def score_all(cands: list[Candidate], frame: Any, label: str, extra: list[str] |
                          + "; ".join(f"{c.label}: {cl}" for c, cl in zip(cands, classes, strict=True))
                          + ")")
     cl = classes[0]
-    index = {v: i for i, v in enumerate(cl)}
-    unknown = sorted({str(v) for v in y_raw if v not in index})[:5]
-    if unknown:
+    y = _class_index(cl, y_raw)
+    if y is None:  # some label is not a class: name them
+        index = {v: i for i, v in enumerate(cl)}
+        unknown = sorted({str(v) for v in y_raw if v not in index})[:5]
         raise UsageError(f"compare: the label {label!r} holds values the models never saw "
                          f"({', '.join(unknown)}); classes: {', '.join(map(str, cl))}")
-    y = np.array([index[v] for v in y_raw], dtype=np.int64)
     task = "binary" if len(cl) == 2 else "multiclass"
     probas: list[np.ndarray | None] = []
     preds = []
@@ -127,6 +127,18 @@ def score_all(cands: list[Candidate], frame: Any, label: str, extra: list[str] |
             preds.append(np.array([index[v] for v in _predict(c, e, x)], dtype=np.int64))
     return Scored(task, y.astype(np.float64) if task == "binary" else y, cl, probas, preds,
                   cols, notes)
+
+
+def _class_index(classes: list[Any], y_raw: np.ndarray) -> np.ndarray | None:
+    """Each label's position in ``classes`` (vectorised), or None if one is not a class."""
+    import pandas as pd
+
+    try:
+        codes = pd.Index(classes).get_indexer(pd.Index(y_raw))
+    except (TypeError, ValueError):  # unorderable mixes: look them up one by one
+        index = {v: i for i, v in enumerate(classes)}
+        codes = np.array([index.get(v, -1) for v in y_raw], dtype=np.int64)
+    return None if (codes < 0).any() else codes.astype(np.int64)
 
 
 def _call(c: Candidate, fn: Any, x: Any) -> Any:

@@ -3,12 +3,14 @@
 Why these tests (ANCHORS.md, "Comparison panels and charts"): a difference between two
 models scored on one holdout is a *paired* difference, so every interval here is paired.
 
-- **Paired bootstrap**: one set of resamples shared by both models; each resample is a
-  row of weights (double-or-nothing: 0 or 2 per holdout row), so every mean-type metric
-  of every resample is one matrix product ``weights @ per_row_values``. 1,000 resamples of
-  100,000 rows are done in chunks of a few dozen resamples to bound memory (~40 MB).
-- **ROC AUC**: DeLong's variance, computed with midranks (Sun & Xu's fast algorithm,
-  O(N log N)), for the interval of each AUC and the paired test of their difference.
+- **Paired bootstrap**: the classic one (rows drawn with replacement), one set of
+  resamples shared by every model, every metric computed exactly on each resample:
+  losses by one matrix product ``counts @ per_row_values``, accuracy/F1 from multinomial
+  counts of the joint outcome cells, ROC AUC and average precision by cumulative sums
+  over rows sorted once (:func:`paired_bootstrap`). Chunks of 8 resamples bound memory.
+- **ROC AUC** (binary): DeLong's variance, computed with midranks (Sun & Xu's
+  algorithm, O(N) once the rows are sorted), for the interval of each AUC and the
+  paired test of their difference. Multiclass: one-vs-rest, macro, bootstrap intervals.
 - **Accuracy**: the exact McNemar test (a binomial test on the discordant pairs).
 - **Calibration**: Clopper–Pearson intervals per probability bin.
 - **Slices**: one p-value per slice, corrected with Holm (family-wise) or
@@ -17,14 +19,16 @@ models scored on one holdout is a *paired* difference, so every interval here is
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 __all__ = [
-    "CLASSIFICATION_METRICS", "REGRESSION_METRICS", "Bootstrap", "bh", "bootstrap_counts",
-    "calibration_bins", "delong", "holm", "mcnemar", "paired_bootstrap", "point_metrics",
+    "CLASSIFICATION_METRICS", "REGRESSION_METRICS", "Bootstrap", "bh", "calibration_bins",
+    "curve_points", "delong", "descending", "holm", "mcnemar", "paired_bootstrap",
+    "point_metrics", "resample_counts", "sub_order",
 ]
 
 EPS = 1e-15
@@ -95,9 +99,10 @@ def _from_sums(task: str, sums: dict[str, np.ndarray], w: np.ndarray,
     return out
 
 
-def point_metrics(task: str, y: np.ndarray, p: np.ndarray | None, pred: np.ndarray
-                  ) -> dict[str, float]:
-    """Every metric of one model on the whole holdout (AUCs included)."""
+def point_metrics(task: str, y: np.ndarray, p: np.ndarray | None, pred: np.ndarray,
+                  order: np.ndarray | None = None) -> dict[str, float]:
+    """Every metric of one model on the whole holdout (AUCs included). ``order``: the
+    rows by descending ``p`` (:func:`descending`), when the caller has it already."""
     rows = _per_row(task, y, p, pred)
     n = float(len(y))
     sums = {k: np.asarray(v.sum()) for k, v in rows.items()}
@@ -106,14 +111,39 @@ def point_metrics(task: str, y: np.ndarray, p: np.ndarray | None, pred: np.ndarr
         extra = {"ysum": np.asarray(y.sum()), "y2sum": np.asarray((y * y).sum())}
     out = {k: float(v) for k, v in _from_sums(task, sums, np.asarray(n), **extra).items()}
     if task != "regression" and p is not None and p.ndim == 1 and 0 < y.sum() < len(y):
-        out["roc_auc"] = float(delong(y, [p])[0][0])
-        out["pr_auc"] = average_precision(y, p)
+        order = descending(p) if order is None else order
+        out["roc_auc"] = float(delong(y, [p], [order])[0][0])
+        out["pr_auc"] = average_precision(y, p, order)
+    elif task != "regression" and p is not None and p.ndim == 2 and _all_classes(y, p):
+        # one-vs-rest, macro (scikit-learn's roc_auc_score(multi_class="ovr"))
+        out["roc_auc"] = float(np.mean([delong(y == c, [p[:, c]])[0][0]
+                                        for c in range(p.shape[1])]))
     return out
 
 
-def average_precision(y: np.ndarray, p: np.ndarray) -> float:
+def _all_classes(y: np.ndarray, p: np.ndarray) -> bool:
+    """Every class of a multiclass model occurs in ``y`` (and not only it)."""
+    counts = np.bincount(y.astype(np.intp), minlength=p.shape[1])
+    return len(counts) == p.shape[1] and bool(np.all((counts > 0) & (counts < len(y))))
+
+
+def descending(p: np.ndarray) -> np.ndarray:
+    """Row indices by descending score (stable): computed once per model and shared by
+    the point metrics, DeLong, the curves, the slices and the bootstrap."""
+    return np.argsort(-np.asarray(p), kind="stable")
+
+
+def sub_order(order: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
+    """``order`` restricted to ``rows`` (sorted row indices), as positions in ``rows``."""
+    inv = np.full(n, -1, dtype=np.intp)
+    inv[rows] = np.arange(len(rows))
+    local = inv[order]
+    return local[local >= 0]
+
+
+def average_precision(y: np.ndarray, p: np.ndarray, order: np.ndarray | None = None) -> float:
     """Average precision (the step-wise PR AUC, as scikit-learn defines it)."""
-    order = np.argsort(-p, kind="mergesort")
+    order = descending(p) if order is None else order
     ys, ps = y[order], p[order]
     last = np.r_[np.flatnonzero(np.diff(ps)), len(ps) - 1]  # end of each tie group
     tp = np.cumsum(ys)[last]
@@ -124,29 +154,6 @@ def average_precision(y: np.ndarray, p: np.ndarray) -> float:
 
 
 # -- bootstrap --------------------------------------------------------------------------
-def bootstrap_counts(n: int, b: int, rng: np.random.Generator, chunk: int
-                     ) -> Iterator[np.ndarray]:
-    """Yield ``(n, c)`` float32 weight matrices (c <= chunk), ``b`` columns in all
-    (one column per resample: rows stay contiguous for the sparse histogram product).
-
-    Double-or-nothing weights: each holdout row weighs 0 or 2 with probability 1/2 in
-    each resample (mean 1, variance 1, like the Poisson(1) counts of the classic
-    bootstrap at large n; Owen & Eckles 2012). One random *bit* per row and resample:
-    at 100,000 rows x 1,000 resamples it is ~7x faster than drawing 16-bit Poisson
-    counts and ~15x faster than drawing row indices and counting them.
-    """
-    buf = np.empty(chunk * n, dtype=np.float32)
-    two = np.float32(2.0)
-    done = 0
-    while done < b:
-        c = min(chunk, b - done)
-        raw = np.frombuffer(rng.bytes((c * n + 7) // 8), dtype=np.uint8)
-        out = buf[: c * n].reshape(n, c)
-        np.multiply(np.unpackbits(raw)[: c * n].reshape(n, c), two, out=out)
-        done += c
-        yield out
-
-
 @dataclass
 class Bootstrap:
     """Resampled metric values: ``values[model][metric]`` is an array of ``b`` values."""
@@ -156,113 +163,315 @@ class Bootstrap:
     seed: int
 
 
-def _ap_from_hist(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
-    """Average precision per resample from per-bin weights (bins in descending score)."""
-    tp = np.cumsum(pos, axis=1)
-    fp = np.cumsum(neg, axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        precision = np.where(tp + fp > 0, tp / (tp + fp), 0.0)
-        return (precision * pos).sum(axis=1) / tp[:, -1]
+@dataclass
+class _Ranking:
+    """One model's rows in descending score order, split by label, with static indices.
+
+    ``pos``/``neg``: the positive/negative rows, best score first. For the i-th
+    positive: ``nupto[i]``/``nabove[i]`` how many negatives score at least as high /
+    higher (None: no positive ties a negative), ``last[i]`` the last positive of its tie
+    group (None: no ties among positives).
+    """
+
+    pos: np.ndarray
+    neg: np.ndarray
+    nupto: np.ndarray
+    nabove: np.ndarray | None
+    last: np.ndarray | None
+    take: bool = True  # False: rows are already [pos, neg] in this order (slices)
 
 
-def _auc_from_hist(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
-    """ROC AUC per resample from per-bin weights (bins in descending score; ties = half)."""
-    neg_below = neg.sum(axis=1, keepdims=True) - np.cumsum(neg, axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return ((pos * (neg_below + 0.5 * neg)).sum(axis=1)
-                / (pos.sum(axis=1) * neg.sum(axis=1)))
+def _ranking(y: np.ndarray, p: np.ndarray, order: np.ndarray | None = None) -> _Ranking:
+    order = (descending(p) if order is None else order).astype(np.intp)
+    ps, ys = p[order], y[order] == 1
+    pos, neg = order[ys], order[~ys]
+    sp, sn = ps[ys], ps[~ys]
+    # negatives above / at least as high as each positive (descending arrays: negate)
+    nabove = np.searchsorted(-sn, -sp, side="left").astype(np.intp)
+    nupto = np.searchsorted(-sn, -sp, side="right").astype(np.intp)
+    last = None
+    if len(sp) > 1 and np.any(sp[1:] == sp[:-1]):
+        last = (np.searchsorted(-sp, -sp, side="right") - 1).astype(np.intp)
+    return _Ranking(pos=pos, neg=neg, nupto=nupto,
+                    nabove=nabove if np.any(nabove != nupto) else None, last=last,
+                    take=not np.array_equal(np.r_[pos, neg], np.arange(len(p))))
 
 
-def _score_bins(p: np.ndarray, max_bins: int) -> tuple[np.ndarray, int]:
-    """Bin index per row, bins in descending score: exact tie groups when there are at
-    most ``max_bins`` distinct scores, else quantile bins (documented approximation)."""
-    uniq, inv = np.unique(-p, return_inverse=True)
-    if len(uniq) <= max_bins:
-        return inv.astype(np.int64), len(uniq)
-    edges = np.unique(np.quantile(-p, np.linspace(0, 1, max_bins + 1)[1:-1]))
-    return np.searchsorted(edges, -p, side="right").astype(np.int64), len(edges) + 1
+def _rank_metrics(w: np.ndarray, r: _Ranking) -> tuple[np.ndarray, np.ndarray]:
+    """Exact ROC AUC and average precision of each resample, as scikit-learn computes
+    them on the resampled rows: copies of one row are ties; tied scores count half in
+    the AUC and form one threshold in the average precision.
+
+    ``w`` holds resample counts in pairs, ``(h, n, 2)`` (see :func:`resample_counts`).
+    Rows are sorted once; per resample there are only weighted cumulative sums: ``tp``
+    (positives drawn at or above each positive) and the negatives drawn above / up to
+    it. Viewing each pair of float32 counts as one complex64 number makes every take
+    and cumulative sum handle two resamples per element.
+    """
+    h = w.shape[0]
+    wc = w.view(np.complex64).reshape(h, -1)
+    npos = len(r.pos)
+    wp = np.take(wc, r.pos, axis=1) if r.take else wc[:, :npos]
+    wn = np.take(wc, r.neg, axis=1) if r.take else wc[:, npos:]
+    tp = np.cumsum(wp, axis=1)
+    ncum = np.zeros((h, len(r.neg) + 1), dtype=np.complex64)
+    np.cumsum(wn, axis=1, out=ncum[:, 1:])
+    ptot = np.ascontiguousarray(tp[:, -1]).view(np.float32).astype(np.float64)
+    ntot = np.ascontiguousarray(ncum[:, -1]).view(np.float32).astype(np.float64)
+    fp = np.take(ncum, r.nupto, axis=1)
+    if r.last is not None:
+        tp = np.take(tp, r.last, axis=1)
+    # precision at each positive's threshold, lane by lane on the float32 view
+    prec = tp + fp
+    pf = prec.view(np.float32)
+    np.maximum(pf, 1, out=pf)  # no row drawn at or above: its weight is 0 anyway
+    np.divide(tp.view(np.float32), pf, out=pf)
+    if r.nabove is not None:  # ties with negatives count half
+        fp = 0.5 * (fp + np.take(ncum, r.nabove, axis=1))
+    ap_sum, beaten = _lane_dots(wp, prec), _lane_dots(wp, fp)
+    with np.errstate(divide="ignore", invalid="ignore"):  # a resample without a class
+        return 1.0 - beaten / (ptot * ntot), ap_sum / ptot
+
+
+def _lane_dots(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per resample, the dot product of ``a`` and ``b`` (complex64 pairs of resamples):
+    with a = a0 + i a1 and b = b0 + i b1, sum(a b) and sum(a conj(b)) give
+    a0.b0 - a1.b1 and a0.b0 + a1.b1 — two BLAS dot products, no products stored."""
+    out = np.empty((len(a), 2))
+    for i in range(len(a)):
+        u, v = np.dot(a[i], b[i]).real, np.vdot(b[i], a[i]).real
+        out[i] = (v + u) / 2, (v - u) / 2
+    return out.reshape(-1)
+
+
+def resample_counts(n: int, c: int, rng: np.random.Generator) -> np.ndarray:
+    """``c`` classic bootstrap resamples of ``n`` rows (``n`` draws with replacement,
+    uniform: each resample's counts are Multinomial(n, 1/n)), as float32 counts of how
+    many times each row was drawn, in pairs: shape ``(ceil(c / 2), n, 2)``, resample
+    ``2 * i + j`` at ``[i, :, j]`` (an odd ``c`` gets one extra resample). float32
+    counts and their cumulative sums are exact below 2**24 rows.
+
+    Drawn as Poisson then completed (for ``n`` >= 1,000; below, indices and
+    ``bincount``): iid Poisson(lam) counts with lam = 1 - 6/sqrt(n) total s <= n, and
+    given s they are Multinomial(s, 1/n); adding n - s uniform draws makes them exactly
+    Multinomial(n, 1/n). (s > n, about once in 10**9, redraws that resample by indices.)
+    The Poisson counts come from 16 random bits each through a table; the few bit
+    patterns that straddle two counts are resolved with a fresh float64 uniform, so the
+    counts are Poisson to float64 precision. Measured: the 1,000-resample bootstrap of
+    two models on 100,000 rows takes ~20% less CPU than with n indices + ``bincount``.
+    """
+    if n >= 2**24:
+        raise ValueError("the bootstrap supports fewer than 16,777,216 rows")
+    h = (c + 1) // 2
+    w = np.empty((h, n, 2), dtype=np.float32)
+    if n < 1000:
+        idx = rng.integers(0, n, (h, 2, n), dtype=np.int32)
+        for i in range(h):
+            for j in range(2):
+                w[i, :, j] = np.bincount(idx[i, j], minlength=n)
+        return w
+    table, cdf = _poisson_table(n)
+    bits = rng.bit_generator.random_raw((h * n * 2 + 3) // 4).view(np.uint16)[: h * n * 2]
+    k = np.take(table, bits)
+    amb = np.flatnonzero(k == 255)  # 16 bits straddle two counts: finish the draw
+    if len(amb):
+        u = (bits[amb] + rng.random(len(amb))) / 65536.0
+        k[amb] = np.minimum(np.searchsorted(cdf, u, side="right"), 254)
+    w.reshape(-1)[:] = k
+    total = np.ones(n, dtype=np.float32) @ w  # (h, 2): s of each resample, exact
+    short = n - total.astype(np.int64)
+    if np.any(short < 0):  # s > n: about once in 10**9 resamples
+        for i, j in zip(*np.nonzero(short < 0), strict=True):
+            w[i, :, j] = np.bincount(rng.integers(0, n, n), minlength=n)
+            short[i, j] = 0
+    # n - s more uniform draws per resample, all added in one call on the flat array
+    lane = np.repeat(np.arange(2 * h), short.reshape(-1))
+    rows = rng.integers(0, n, len(lane))
+    np.add.at(w.reshape(-1), (lane // 2) * (2 * n) + rows * 2 + lane % 2, np.float32(1))
+    return w
+
+
+_TABLES: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _poisson_table(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """For lam = 1 - 6/sqrt(n): the Poisson(lam) count of each 16-bit pattern (255 when
+    the pattern's interval holds a step of the CDF) and the CDF itself."""
+    if n not in _TABLES:
+        from scipy.stats import poisson
+
+        lam = 1.0 - 6.0 / np.sqrt(n)
+        cdf = poisson.cdf(np.arange(40), lam)
+        lo = np.arange(65536) / 65536.0
+        k_lo = np.searchsorted(cdf, lo, side="right")
+        k_hi = np.searchsorted(cdf, lo + 1 / 65536.0, side="left")
+        table = np.where(k_lo == k_hi, k_lo, 255).astype(np.uint8)
+        if len(_TABLES) > 8:
+            _TABLES.clear()
+        _TABLES[n] = (table, cdf)
+    return _TABLES[n]
+
+
+#: per-row values that are means of continuous losses (the rest are 0/1 outcomes)
+_MEAN_KEYS = ("se", "ae", "ll", "brier")
+#: at most this many joint outcome cells are drawn as one multinomial
+MAX_CELLS = 4096
+#: threads sharing the bootstrap's chunks by default. 2 threads cut the wall time on an
+#: idle 2-core machine but cost ~20% more CPU (measured on a loaded one: 1.05 -> 1.3 s)
+BOOTSTRAP_THREADS = 1
+
+
+@dataclass
+class _Layout:
+    """Where each metric's resampled sums come from: ``dense`` (rows x columns) is
+    multiplied by the resample counts; ``cell_values`` (cells x columns) by multinomial
+    counts of the rows' joint outcome cells (None: everything is in ``dense``)."""
+
+    dense_keys: list[tuple[int, str]]
+    dense: np.ndarray
+    cell_keys: list[tuple[int, str]]
+    cell_values: np.ndarray | None
+    cell_p: np.ndarray | None
+
+
+def _layout(task: str, y: np.ndarray, probas: Sequence[np.ndarray | None],
+            preds: Sequence[np.ndarray]) -> _Layout:
+    """Per-row values whose resampled sums give every metric of every model.
+
+    Mean-type values (losses) are summed with the resample counts. Count-type ones
+    (right or wrong, TP/FP/FN) depend only on the row's joint outcome cell — its label
+    and every model's prediction — so their resampled sums follow exactly from
+    Multinomial(n, cell shares) over the few observed cells, drawn for free and shared
+    by every model (paired) instead of a product over all rows.
+    """
+    per_row = [_per_row(task, y, p, pr) for p, pr in zip(probas, preds, strict=True)]
+    dense_keys = [(j, kk) for j, r in enumerate(per_row) for kk in r if kk in _MEAN_KEYS]
+    cell_keys = [(j, kk) for j, r in enumerate(per_row) for kk in r if kk not in _MEAN_KEYS]
+    cols = [per_row[j][kk] for j, kk in dense_keys]
+    if task == "regression":
+        yc = y - y.mean()  # R² is shift-invariant: centre y so float sums do not cancel
+        cols += [yc, yc * yc]
+    cell_values = cell_p = None
+    if cell_keys:
+        k = int(max(np.max(y), *(np.max(pr) for pr in preds))) + 1
+        code = y.astype(np.int64)
+        for pr in preds:
+            code = code * k + pr.astype(np.int64)
+        _, first, counts = np.unique(code, return_index=True, return_counts=True)
+        if len(counts) <= MAX_CELLS:
+            cell_values = np.stack([per_row[j][kk][first] for j, kk in cell_keys], axis=1)
+            cell_p = counts / len(y)
+        else:  # too many cells: count-type values join the product
+            cols += [per_row[j][kk] for j, kk in cell_keys]
+            dense_keys, cell_keys = dense_keys + cell_keys, []
+    dense = np.stack(cols, axis=1) if cols else np.zeros((len(y), 0))
+    return _Layout(dense_keys, dense, cell_keys, cell_values, cell_p)
 
 
 def paired_bootstrap(
     task: str, y: np.ndarray, probas: Sequence[np.ndarray | None], preds: Sequence[np.ndarray],
-    *, b: int = 1000, seed: int = 0, chunk: int | None = None, max_bins: int = 2048,
+    *, b: int = 1000, seed: int = 0, chunk: int = 8, workers: int | None = None,
+    orders: Sequence[np.ndarray] | None = None,
 ) -> Bootstrap:
-    """Resample holdout rows ``b`` times and score every model on each resample.
+    """The classic (multinomial) bootstrap: ``b`` resamples of the holdout's rows drawn
+    with replacement, every model scored on each, exactly.
 
-    The same resamples serve every model, so ``values[1][m] - values[0][m]`` is the
-    paired bootstrap distribution of the difference. AUCs of a resample come from score
-    histograms (exact for up to ``max_bins`` distinct scores, quantile bins beyond);
-    their point estimates and DeLong intervals are computed exactly elsewhere.
+    One set of resamples serves every model and every metric, so
+    ``values[1][m] - values[0][m]`` is the paired bootstrap distribution of the
+    difference. Each resample is a row of counts (how often each holdout row was drawn):
+    mean-type metrics (log loss, Brier, RMSE, MAE, R²) are one matrix product
+    ``counts @ per_row_values``; count-type ones (accuracy, F1) come from multinomial
+    counts of the rows' joint outcome cells (label and every model's prediction), which
+    is exactly how row resampling moves them (see :func:`_layout`); ROC AUC and average precision are
+    weighted cumulative sums over each model's rows sorted once by score — exactly what
+    scikit-learn computes on the resampled rows (tests/test_compare_bootstrap.py checks
+    it resample by resample). Resamples are drawn in chunks of ``chunk``, each chunk
+    from its own stream spawned from ``seed`` (so the result does not depend on
+    ``workers``, the threads sharing the chunks; default :data:`BOOTSTRAP_THREADS`).
     """
     n = len(y)
-    rng = np.random.default_rng(seed)
-    chunk = chunk or max(1, min(b, 6_000_000 // max(n, 1)))
-    per_row = [_per_row(task, y, p, pr) for p, pr in zip(probas, preds, strict=True)]
-    keys = list(per_row[0])
-    k = len(keys)
-    cols = [r[kk] for r in per_row for kk in keys]
-    if task == "regression":
-        cols += [y, y * y]
-    # every mean-type sum of every model (and y, y^2) in one matrix product per chunk
-    dense = np.ascontiguousarray(np.stack(cols, axis=1), dtype=np.float32)
-    binary = task != "regression" and all(p is not None and p.ndim == 1 for p in probas)
-    hist_m, nbs = (_hist_matrix(y, probas, max_bins) if binary else (None, []))
-    out: list[dict[str, list[np.ndarray]]] = [{} for _ in probas]
-    for counts in bootstrap_counts(n, b, rng, chunk):
-        w = counts.sum(axis=0, dtype=np.float64)
-        s = (counts.T @ dense).astype(np.float64)
+    binary = (task != "regression" and 0 < y.sum() < n
+              and all(p is not None and p.ndim == 1 for p in probas))
+    if binary:
+        # rows relabelled as the first model's positives then negatives, best score
+        # first (resampling is blind to row order): its sums read slices, no copies
+        orders = list(orders) if orders is not None else [descending(p) for p in probas]
+        o = orders[0]
+        order = np.r_[o[y[o] == 1], o[y[o] != 1]]
+        inv = np.empty(n, dtype=np.intp)
+        inv[order] = np.arange(n)
+        y, probas, preds = y[order], [p[order] for p in probas], [p[order] for p in preds]
+        orders = [inv[o] for o in orders]
+    lay = _layout(task, y, probas, preds)
+    reg = task == "regression"
+    dense = np.ascontiguousarray(lay.dense, dtype=np.float64 if reg else np.float32)
+    ranks = ([_ranking(y, np.asarray(p), o) for p, o in zip(probas, orders, strict=True)]
+             if binary and orders is not None else [])
+    # multiclass: one-vs-rest ROC AUC of each class, averaged (macro) per resample
+    ovr = ([[_ranking((y == c).astype(np.float64), p[:, c]) for c in range(p.shape[1])]
+            for p in probas]
+           if (task != "regression" and not binary
+               and all(p is not None and p.ndim == 2 and _all_classes(y, p) for p in probas))
+           else [])
+    chunk = max(2, min(chunk, 8_000_000 // max(n, 1)))  # bound memory on big holdouts
+    starts = list(range(0, b, chunk))
+    streams = np.random.SeedSequence(seed).spawn(len(starts))
+
+    def run(i: int) -> list[dict[str, np.ndarray]]:
+        c = min(chunk, b - starts[i])
+        rng = np.random.default_rng(streams[i])
+        w = resample_counts(n, c, rng)
+        h = w.shape[0]
+        s = np.tensordot(w, dense, axes=([1], [0])).reshape(2 * h, -1).astype(np.float64)
+        sums: list[dict[str, np.ndarray]] = [{} for _ in probas]
+        for q, (j, kk) in enumerate(lay.dense_keys):
+            sums[j][kk] = s[:, q]
+        if lay.cell_values is not None:
+            cells = rng.multinomial(n, lay.cell_p, size=2 * h) @ lay.cell_values
+            for q, (j, kk) in enumerate(lay.cell_keys):
+                sums[j][kk] = cells[:, q]
+        tot = np.full(2 * h, float(n))
         extra = {}
-        if task == "regression":
+        if reg:
             extra = {"ysum": s[:, -2], "y2sum": s[:, -1]}
-        hists = None if hist_m is None else np.asarray(hist_m @ counts, dtype=np.float64).T
-        off = 0
+        out = []
         for j in range(len(probas)):
-            sums = {kk: s[:, j * k + i] for i, kk in enumerate(keys)}
-            met = _from_sums(task, sums, w, **extra)
-            if hists is not None:
-                nb = nbs[j]
-                pos, neg = hists[:, off:off + nb], hists[:, off + nb:off + 2 * nb]
-                off += 2 * nb
-                met["roc_auc"] = _auc_from_hist(pos, neg)
-                met["pr_auc"] = _ap_from_hist(pos, neg)
-            for kk, v in met.items():
-                out[j].setdefault(kk, []).append(v)
-    return Bootstrap([{kk: np.concatenate(v) for kk, v in o.items()} for o in out], b, seed)
+            met = _from_sums(task, sums[j], tot, **extra)
+            if ranks:
+                met["roc_auc"], met["pr_auc"] = _rank_metrics(w, ranks[j])
+            elif ovr:
+                met["roc_auc"] = np.mean([_rank_metrics(w, r)[0] for r in ovr[j]], axis=0)
+            out.append({kk: v[:c] for kk, v in met.items()})
+        return out
 
+    workers = workers or min(BOOTSTRAP_THREADS, os.cpu_count() or 1)
+    if workers > 1 and len(starts) > 1:
+        from concurrent.futures import ThreadPoolExecutor
 
-def _hist_matrix(y: np.ndarray, probas: Sequence[np.ndarray | None], max_bins: int
-                 ) -> tuple[object, list[int]]:
-    """A sparse (bins x rows) indicator matrix: for each model, its positive rows per
-    score bin, then its negative rows per score bin. ``matrix @ counts.T`` is every
-    resample's score histogram at once."""
-    import scipy.sparse as sp
-
-    rows, cols, nbs = [], [], []
-    off = 0
-    ar = np.arange(len(y))
-    pos = np.asarray(y) == 1
-    for p in probas:
-        idx, nb = _score_bins(np.asarray(p), max_bins)
-        rows.append(off + idx + np.where(pos, 0, nb))
-        cols.append(ar)
-        nbs.append(nb)
-        off += 2 * nb
-    r, c = np.concatenate(rows), np.concatenate(cols)
-    m = sp.csr_matrix((np.ones(len(r), dtype=np.float32), (r, c)), shape=(off, len(y)))
-    return m, nbs
+        with ThreadPoolExecutor(workers) as ex:
+            parts = list(ex.map(run, range(len(starts))))
+    else:
+        parts = [run(i) for i in range(len(starts))]
+    values = [{kk: np.concatenate([p[j][kk] for p in parts]) for kk in parts[0][j]}
+              for j in range(len(probas))] if parts else [{} for _ in probas]
+    return Bootstrap(values, b, seed)
 
 
 # -- classical tests --------------------------------------------------------------------
-def _midrank(x: np.ndarray) -> np.ndarray:
-    from scipy.stats import rankdata
+def _midranks(sv: np.ndarray) -> np.ndarray:
+    """Midranks (1-based, ties averaged) of an ascending array, in that order."""
+    n = len(sv)
+    starts = np.r_[0, np.flatnonzero(sv[1:] != sv[:-1]) + 1]
+    ends = np.r_[starts[1:], n]
+    return np.repeat((starts + ends + 1) / 2.0, ends - starts)
 
-    return rankdata(x, method="average")
 
-
-def delong(y: np.ndarray, scores: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def delong(y: np.ndarray, scores: Sequence[np.ndarray],
+           orders: Sequence[np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """AUCs of ``scores`` for binary ``y`` and their DeLong covariance matrix.
 
-    Midrank formulation (Sun & Xu, 2014): O(N log N) per model.
+    Midrank formulation (Sun & Xu, 2014), O(N) per model given its rows sorted by score
+    (``orders``, descending, as :func:`descending`; sorted here when not given).
     """
     y = np.asarray(y).astype(bool)
     pos, neg = np.flatnonzero(y), np.flatnonzero(~y)
@@ -275,14 +484,33 @@ def delong(y: np.ndarray, scores: Sequence[np.ndarray]) -> tuple[np.ndarray, np.
     v01 = np.empty((k, n))
     for r, s in enumerate(scores):
         s = np.asarray(s, dtype=np.float64)
-        tx, ty = _midrank(s[pos]), _midrank(s[neg])
-        tz = _midrank(np.concatenate([s[pos], s[neg]]))
-        aucs[r] = (tz[:m].sum() - m * (m + 1) / 2) / (m * n)
-        v10[r] = (tz[:m] - tx) / n
-        v01[r] = 1.0 - (tz[m:] - ty) / m
+        asc = (descending(s) if orders is None else orders[r])[::-1]
+        sv, ya = s[asc], y[asc]
+        tz = np.empty(len(s))
+        tz[asc] = _midranks(sv)  # among all rows
+        tw = np.empty(len(s))
+        tw[asc[ya]] = _midranks(sv[ya])  # among the positives
+        tw[asc[~ya]] = _midranks(sv[~ya])  # among the negatives
+        aucs[r] = (tz[pos].sum() - m * (m + 1) / 2) / (m * n)
+        v10[r] = (tz[pos] - tw[pos]) / n
+        v01[r] = 1.0 - (tz[neg] - tw[neg]) / m
     s10 = np.atleast_2d(np.cov(v10)) if m > 1 else np.zeros((k, k))
     s01 = np.atleast_2d(np.cov(v01)) if n > 1 else np.zeros((k, k))
     return aucs, s10 / m + s01 / n
+
+
+def curve_points(y: np.ndarray, p: np.ndarray, order: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """ROC (fpr, tpr) and precision–recall (recall, precision) points at every distinct
+    threshold, from the rows sorted once (as scikit-learn's curves, before thinning)."""
+    order = descending(p) if order is None else order
+    ys, ps = y[order] == 1, p[order]
+    last = np.r_[np.flatnonzero(ps[1:] != ps[:-1]), len(ps) - 1]
+    tp = np.cumsum(ys)[last].astype(np.float64)
+    fp = (last + 1) - tp
+    npos, nneg = max(tp[-1], 1.0), max(fp[-1], 1.0)
+    fpr, tpr = np.r_[0.0, fp / nneg], np.r_[0.0, tp / npos]
+    return fpr, tpr, np.r_[0.0, tp / npos], np.r_[1.0, tp / (tp + fp)]
 
 
 def mcnemar(correct_a: np.ndarray, correct_b: np.ndarray) -> tuple[int, int, float]:
@@ -325,15 +553,13 @@ def calibration_bins(y: np.ndarray, p: np.ndarray, bins: int = 10, alpha: float 
 
     edges = np.linspace(0, 1, bins + 1)
     which = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, bins - 1)
-    rows = []
-    for i in range(bins):
-        mask = which == i
-        n = int(mask.sum())
-        if n == 0:
-            continue
-        k = int(y[mask].sum())
-        lo = 0.0 if k == 0 else float(beta.ppf(alpha / 2, k, n - k + 1))
-        hi = 1.0 if k == n else float(beta.ppf(1 - alpha / 2, k + 1, n - k))
-        rows.append({"predicted": float(p[mask].mean()), "observed": k / n, "lo": lo,
-                     "hi": hi, "n": n})
-    return rows
+    n = np.bincount(which, minlength=bins)
+    k = np.bincount(which, weights=y, minlength=bins)
+    ps = np.bincount(which, weights=p, minlength=bins)
+    keep = np.flatnonzero(n)
+    n, k, ps = n[keep], k[keep], ps[keep]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lo = np.where(k == 0, 0.0, beta.ppf(alpha / 2, k, n - k + 1))
+        hi = np.where(k == n, 1.0, beta.ppf(1 - alpha / 2, k + 1, n - k))
+    return [{"predicted": float(ps[i] / n[i]), "observed": float(k[i] / n[i]),
+             "lo": float(lo[i]), "hi": float(hi[i]), "n": int(n[i])} for i in range(len(n))]

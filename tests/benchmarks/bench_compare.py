@@ -14,7 +14,11 @@ Run on demand (not part of the test suite):
    only, no rendering), when MLFLOW_PYTHON points at an interpreter with mlflow;
    otherwise that half is skipped with a message.
 
-Environment: BENCH_ROWS (100000), BENCH_BOOT (1000), BENCH_RUNS (10000), BENCH_REPEAT (3).
+Environment: BENCH_ROWS (100000), BENCH_BOOT (1000), BENCH_RUNS (10000), BENCH_REPEAT (3),
+BENCH_THREADS (the bootstrap's threads; default ``comparison.stats.BOOTSTRAP_THREADS``, 1).
+Flags: ``--models`` or ``--runs`` runs only that part. Times are wall (median of
+BENCH_REPEAT); the models part also prints this process's CPU time (``time.process_time``:
+all threads), which a loaded machine inflates far less than wall.
 """
 
 from __future__ import annotations
@@ -70,6 +74,10 @@ def bench_models() -> None:
     from mlops_jupyter.display.charts import render_svg
 
     m1, m2, hold = models_and_holdout()
+    if os.environ.get("BENCH_THREADS"):
+        from mlops_jupyter.comparison import stats
+
+        stats.BOOTSTRAP_THREADS = int(os.environ["BENCH_THREADS"])
     # warm the SVG engine once (its start is paid once per process; reported apart)
     from mlops_jupyter.display import charts as ch
 
@@ -77,23 +85,25 @@ def bench_models() -> None:
     render_svg(ch.concat([ch.lines([{"a": 0, "b": 1, "c": "x"}], x="a", y="b", color="c", title="warm")]))
     engine_start = time.perf_counter() - t
 
-    def ours() -> tuple[float, float, float, int]:
+    def ours() -> tuple[float, float, float, int, float, float]:
         ch._SVG_CACHE.clear()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         c = mj.compare(m1, m2, holdout=hold, label="y", slices=["plan"], n_boot=BOOT)
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.process_time()
         html = c.to_html()
         chart = c.chart()
         bundle = chart._repr_mimebundle_()
-        t2 = time.perf_counter()
+        t2, c2 = time.perf_counter(), time.process_time()
         size = len(html) + len(json.dumps(bundle))
-        return t1 - t0, t2 - t1, t2 - t0, size
+        return t1 - t0, t2 - t1, t2 - t0, size, c1 - c0, c2 - c1
 
     runs = [ours() for _ in range(REPEAT)]
     compute = statistics.median(r[0] for r in runs)
     render = statistics.median(r[1] for r in runs)
     total = statistics.median(r[2] for r in runs)
     size = runs[-1][3]
+    cpu_compute = statistics.median(r[4] for r in runs)
+    cpu_render = statistics.median(r[5] for r in runs)
 
     def sklearn_displays() -> None:
         import matplotlib
@@ -135,10 +145,13 @@ def bench_models() -> None:
     sk, _ = _median(sklearn_displays)
     print(f"\n== Two models, {ROWS:,}-row holdout, {BOOT:,} paired bootstrap resamples ==")
     print(f"{'':52s} {'ours':>9s} {'sklearn':>9s}")
-    print(f"{'compare (scores, bootstrap, DeLong, McNemar, slices)':52s} {compute:9.3f}")
-    print(f"{'render every panel (HTML + Vega-Lite + static SVG)':52s} {render:9.3f}")
+    print(f"{'compare (scores, bootstrap, DeLong, McNemar, slices)':52s} {compute:9.3f}"
+          f"   (CPU {cpu_compute:.3f})")
+    print(f"{'render every panel (HTML + Vega-Lite + static SVG)':52s} {render:9.3f}"
+          f"   (CPU {cpu_render:.3f})")
     print(f"{'total':52s} {total:9.3f} {sk:9.3f}   "
-          f"ratio {total / sk:.2f}x (budget 1.5 s: {'OK' if total <= 1.5 else 'OVER'})")
+          f"ratio {total / sk:.2f}x (budget 1.5 s: {'OK' if total <= 1.5 else 'OVER'}; "
+          f"CPU {cpu_compute + cpu_render:.3f}; load {os.getloadavg()[0]:.2f})")
     print("  sklearn: RocCurve/PrecisionRecall/Calibration/ConfusionMatrix displays + point "
           "metrics, matplotlib SVG; no intervals, no tests")
     print(f"  output size: {size / 1024:.0f} KB; SVG engine start (once per process): "
@@ -249,10 +262,13 @@ def bench_runs_panel() -> None:
 
 
 def main() -> None:
+    only = {a.lstrip("-") for a in sys.argv[1:]} & {"models", "runs"}
     with tempfile.TemporaryDirectory() as home:
         os.environ["MLOPS_HOME"] = home
-        bench_models()
-        bench_runs_panel()
+        if not only or "models" in only:
+            bench_models()
+        if not only or "runs" in only:
+            bench_runs_panel()
 
 
 if __name__ == "__main__":
