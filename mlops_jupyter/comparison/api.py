@@ -1,7 +1,7 @@
 """``mj.compare(...)``: models scored on one holdout with paired intervals, or runs side by side.
 
-Models: every version is scored on the same rows; each metric gets a bootstrap interval
-(ROC AUC: DeLong), each difference a paired interval and test (paired bootstrap on one
+Models: every version is scored on the same rows; each metric gets a bootstrap
+percentile interval, each difference a paired interval and test (paired bootstrap on one
 shared resample; exact McNemar for accuracy; DeLong for ROC AUC), and the comparison
 says in words whether the challenger (every model after the first) beats the baseline.
 Runs: the runs panel (params, metrics, curves) — the same object ``%mlops compare``
@@ -110,11 +110,11 @@ def compare_models(cands: list[Any], *, holdout: Any, label: str | None, slices:
     for j in range(len(cands)):
         row = {}
         for m in names:
-            if m == "roc_auc" and auc_cov is not None:
+            if boot is not None and m in boot.values[j]:
+                row[m] = _percentile(boot.values[j][m], alpha)
+            elif m == "roc_auc" and auc_cov is not None:  # n_boot=0: DeLong's variance
                 se = float(np.sqrt(max(auc_cov[j, j], 0.0)))
                 row[m] = (point[j][m] - z * se, point[j][m] + z * se)
-            elif boot is not None and m in boot.values[j]:
-                row[m] = _percentile(boot.values[j][m], alpha)
             else:
                 row[m] = (float("nan"), float("nan"))
         ci.append(row)
