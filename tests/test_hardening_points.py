@@ -86,3 +86,103 @@ def test_history_as_frame(mlops_home: Path) -> None:
     assert list(df.columns) == ["key", "step", "value", "timestamp"] and len(df) == 20
     assert df[df.key == "b"]["value"].tolist() == [-float(i) for i in range(10)]
     assert mj.metric_history(run.id, ["nope"], as_frame=True).empty
+
+
+def test_auto_and_explicit_steps_mix_across_flushes(backend: str) -> None:
+    """A key starts with automatic steps (not buffered, stored as a range), then gets an
+    explicit step: the steps already buffered are kept, and automatic steps go on after
+    the highest step seen."""
+    logged = [None, None, None, None, None, "flush", None, None, 20, None, "flush", 3, None]
+    with mj.start_run() as run:
+        i = 0
+        for step in logged:
+            if step == "flush":
+                run.flush()
+                continue
+            run.log_metric("a", float(i), step=step)  # type: ignore[arg-type]
+            i += 1
+    hist = [(p.step, p.value) for p in mj.metric_history(run.id)]
+    assert hist == [(0, 0.0), (1, 1.0), (2, 2.0), (3, 3.0), (3, 9.0), (4, 4.0), (5, 5.0),
+                    (6, 6.0), (20, 7.0), (21, 8.0), (22, 10.0)]
+    m = mj.get_run(run.id).metrics["a"]
+    assert (m.last, m.last_step, m.count, m.min, m.max) == (10.0, 22, 11, 0.0, 10.0)
+
+
+def test_every_point_keeps_its_own_timestamp(backend: str) -> None:
+    t0 = time.time()
+    with mj.start_run() as run:
+        for i in range(3):
+            run.log_metric("a", float(i))
+            time.sleep(0.02)
+        run.log_metric("a", 9.0, timestamp=1234.5)  # given: kept as it is
+    t1 = time.time()
+    steps, _vals, times = mj.get_store().metric_arrays(run.id)["a"]
+    assert steps.tolist() == [0, 1, 2, 3] and times[3] == 1234.5
+    assert t0 <= times[0] and times[2] <= t1
+    assert np.all(np.diff(times[:3]) >= 0.015)
+
+
+def test_chunks_with_packed_steps_are_still_read(backend: str) -> None:
+    """Chunks written before steps could be stored as a range (every step packed) read
+    back as before, alongside new chunks."""
+    from mlops_jupyter.store import schema
+
+    with mj.start_run() as run:
+        run.log_metric("a", 100.0, step=100)
+    old = {  # what the v4 writer stored: n packed int64 steps
+        "run_id": run.id, "key": "a", "n": 3, "step_min": 0, "step_max": 7,
+        "steps": np.array([7, 0, 3], "<i8").tobytes(),
+        "vals": np.array([7.0, 0.0, 3.0], "<f8").tobytes(),
+        "times": np.array([1.0, 1.0, 1.0], "<f8").tobytes(),
+    }
+    mj.get_store().db.write(lambda conn: conn.execute(schema.metric_chunks.insert(), [old]))
+    steps, vals, _ = mj.get_store().metric_arrays(run.id)["a"]
+    assert steps.tolist() == [0, 3, 7, 100] and vals.tolist() == [0.0, 3.0, 7.0, 100.0]
+
+
+def test_regular_steps_are_stored_as_a_range(mlops_home: Path) -> None:
+    with mj.start_run() as run:
+        for i in range(1000):
+            run.log_metric("every10", float(i), step=10 * i)  # explicit, but regular
+            run.log_metric("auto", float(i))
+        for i in range(5):
+            run.log_metric("irregular", float(i), step=i * i)
+    con = sqlite3.connect(mlops_home / "mlops.db")
+    blobs = dict(con.execute("select key, length(steps) from metric_chunks"))
+    con.close()
+    assert blobs == {"every10": 0, "auto": 0, "irregular": 5 * 8}
+    arrays = mj.get_store().metric_arrays(run.id)
+    assert arrays["every10"][0].tolist() == list(range(0, 10_000, 10))
+    assert arrays["auto"][0].tolist() == list(range(1000))
+    assert arrays["irregular"][0].tolist() == [0, 1, 4, 9, 16]
+
+
+def test_flushes_racing_the_logging_loop_lose_and_repeat_nothing(mlops_home: Path) -> None:
+    """Another thread flushes as fast as it can while keys are logged, one of them
+    switching from automatic to explicit steps half-way."""
+    import threading
+
+    n = 60_000
+    stop = threading.Event()
+    with mj.start_run() as run:
+
+        def flush_forever() -> None:
+            while not stop.is_set():
+                run.flush()
+
+        th = threading.Thread(target=flush_forever)
+        th.start()
+        try:
+            for i in range(n):
+                run.log_metric("a", float(i))
+                run.log_metric("b", float(i), step=(i if i >= n // 2 else None))
+                if i % 7 == 0:
+                    run.log_metric("c", i)  # an int: the general path
+        finally:
+            stop.set()
+            th.join()
+    arrays = mj.get_store().metric_arrays(run.id)
+    for key in ("a", "b"):
+        steps, vals, _ = arrays[key]
+        assert steps.tolist() == list(range(n)) and vals.tolist() == [float(i) for i in range(n)]
+    assert arrays["c"][1].tolist() == [float(i) for i in range(0, n, 7)]

@@ -1,17 +1,28 @@
 """A run in progress: buffers metrics in memory and writes them in batches.
 
-``log_metric`` is on the hot path of training loops, so it only validates (once per
-key), converts to float and appends a tuple. Buffers are written when the run ends,
-on ``flush()``, at the end of each notebook cell, at interpreter exit, on SIGTERM and
-SIGHUP, when ``MAX_BUFFER`` points wait, and by a background thread
-(:mod:`~mlops_jupyter.tracking.flusher`) every ``flusher.INTERVAL`` seconds while
-points are pending, so a killed process loses at most that much.
+``log_metric`` is on the hot path of training loops. Points are buffered per key in
+``array('d')`` columns (8 bytes a point, turned into numpy arrays at flush without a
+conversion). A key logged without explicit steps is in *auto* mode: its steps are
+``s0, s0+1, …`` and are never stored in the buffer (nor in the store: a chunk of
+contiguous steps is written as its first and last step). So the common call,
+``log_metric(key, float)``, is one dict lookup, two appends and one clock read. Any
+other call (a new key, an explicit step or timestamp, a value to convert) takes
+:meth:`ActiveRun._log`, which validates; a key's first explicit step moves it to
+*explicit* mode for the rest of the run, where steps are buffered too.
 
-Thread safety without slowing ``log_metric``: the buffer list is never swapped. A
-flush copies its first ``n`` points, writes them, then deletes exactly those ``n``
-(``del list[:n]`` is one atomic operation, per column list; the timestamp column is
-appended last, so its length bounds complete points); points appended meanwhile stay.
-A lock keeps two flushes (the thread's and the cell hook's) from writing twice.
+Each point keeps its own timestamp (``time.time()`` when logged, unless given).
+
+Buffers are written when the run ends, on ``flush()``, at the end of each notebook cell,
+at interpreter exit, on SIGTERM and SIGHUP, and by a background thread
+(:mod:`~mlops_jupyter.tracking.flusher`) every ``flusher.INTERVAL`` seconds while points
+are pending, so a killed process loses at most that much.
+
+Thread safety without slowing ``log_metric``: buffers are never swapped. Columns are
+appended values first, timestamps last, so ``len(t)`` bounds the complete points. A
+flush copies the first ``n`` points of every key, writes them, then deletes exactly those
+``n`` (``del array[:n]`` is one atomic operation); points appended meanwhile stay. A lock
+keeps two flushes (the thread's and the cell hook's) from writing twice, and guards the
+one change of a buffer's shape (auto to explicit mode).
 """
 
 from __future__ import annotations
@@ -21,6 +32,7 @@ import os
 import threading
 import time
 import traceback
+from array import array
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,9 +54,22 @@ from mlops_jupyter.tracking.values import (
 if TYPE_CHECKING:
     from mlops_jupyter.store.sql import SqlStore
 
-MAX_BUFFER = 1_000_000
-FLUSH_SECONDS = 5.0
-_CHECK_EVERY = 1 << 16
+_now = time.time
+
+
+class _KeyBuffer:
+    """One metric's buffered points: values ``v``, timestamps ``t`` and, in explicit
+    mode only, steps ``s``. In auto mode (``s is None``) point ``i`` has step ``s0 + i``.
+    ``next`` is the next automatic step in explicit mode (kept by the logging thread)."""
+
+    __slots__ = ("v", "t", "s", "s0", "next")
+
+    def __init__(self, explicit: bool) -> None:
+        self.v = array("d")
+        self.t = array("d")
+        self.s: array[int] | None = array("q") if explicit else None
+        self.s0 = 0
+        self.next = 0
 
 
 class ActiveRun:
@@ -59,14 +84,8 @@ class ActiveRun:
         self.ended = False
         self.implicit = False  # started by a logging call outside any run
         self.status = run.status
-        # the buffer, one list per column (cheaper to append than a tuple, and turned
-        # into arrays at flush without unpacking tuples); ``_t`` is appended last
-        self._k: list[str] = []
-        self._v: list[float] = []
-        self._s: list[int] = []
-        self._t: list[float] = []
-        self._next_step: dict[str, int] = {}
-        self._countdown = _CHECK_EVERY
+        self._bufs: dict[str, _KeyBuffer] = {}  # every key logged in this process
+        self._auto: dict[str, _KeyBuffer] = {}  # the keys in auto mode: the fast path
         self._last_flush = time.monotonic()
         self._flush_lock = threading.RLock()
         self._flushing = False
@@ -76,28 +95,56 @@ class ActiveRun:
 
     # -- metrics ----------------------------------------------------------------------
     def log_metric(self, key: str, value: Any, step: int | None = None, timestamp: float | None = None) -> None:
-        nxt = self._next_step
-        if key not in nxt:
+        if step is None and timestamp is None and type(value) is float:
+            b = self._auto.get(key)
+            if b is not None:
+                b.v.append(value)
+                b.t.append(_now())  # last: its length bounds the complete points
+                return
+        self._log(key, value, step, timestamp)
+
+    def _log(self, key: str, value: Any, step: Any, timestamp: Any) -> None:
+        """Every call but the fast path: validate, then append (see the module doc)."""
+        b = self._bufs.get(key)
+        if b is None:
             names.key(key, "metric name")
-            nxt[key] = 0
         v = value if type(value) is float else metric_value(key, value)
-        if step is None:
-            step = nxt[key]
-            nxt[key] = step + 1
-        else:
-            if type(step) is not int or not STEP_MIN <= step <= STEP_MAX:
-                step = step_value(step)
-            if step >= nxt[key]:
-                nxt[key] = step + 1
+        if step is not None and (type(step) is not int or not STEP_MIN <= step <= STEP_MAX):
+            step = step_value(step)
         if timestamp is not None and type(timestamp) is not float:
             timestamp = timestamp_value(timestamp)
-        self._k.append(key)
-        self._v.append(v)
-        self._s.append(step)
-        self._t.append(timestamp or time.time())
-        self._countdown -= 1
-        if self._countdown <= 0:
-            self._maybe_flush()
+        ts = timestamp or _now()
+        if b is None:
+            b = self._bufs[key] = _KeyBuffer(explicit=step is not None)
+            if step is None:
+                self._auto[key] = b
+        if b.s is None:
+            if step is None:
+                b.v.append(v)
+                b.t.append(ts)
+                return
+            self._to_explicit(key, b)
+        s = b.s
+        assert s is not None
+        if step is None:
+            step = b.next
+        if step >= b.next:
+            b.next = step + 1
+        b.v.append(v)
+        s.append(step)
+        b.t.append(ts)
+
+    def _to_explicit(self, key: str, b: _KeyBuffer) -> None:
+        """A key in auto mode gets an explicit step: its buffered steps are written out."""
+        with self._flush_lock:
+            flushing, self._flushing = self._flushing, True  # no flush from a signal now
+            try:
+                n = len(b.t)
+                b.next = b.s0 + n
+                b.s = array("q", range(b.s0, b.s0 + n))
+                del self._auto[key]
+            finally:
+                self._flushing = flushing
 
     def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None, timestamp: float | None = None) -> None:
         if not isinstance(metrics, Mapping):
@@ -106,17 +153,12 @@ class ActiveRun:
         for k, v in metrics.items():
             self.log_metric(k, v, step, ts)
 
-    def _maybe_flush(self) -> None:
-        self._countdown = _CHECK_EVERY
-        if len(self._t) >= MAX_BUFFER or time.monotonic() - self._last_flush > FLUSH_SECONDS:
-            self.flush()
-
     def flush(self, timeout: float = -1) -> int:
         """Write buffered points; return how many. On failure they stay buffered.
 
         ``timeout`` (seconds) bounds the wait for a flush running in another thread.
         """
-        if not self._t:
+        if not self.pending:
             return 0
         if not self._flush_lock.acquire(timeout=timeout):
             return 0
@@ -125,22 +167,36 @@ class ActiveRun:
             return 0
         try:
             self._flushing = True
-            # ``_t`` is appended last: the first n entries of every column are complete
-            n = len(self._t)
-            if n:
-                cols = (self._k, self._v, self._s, self._t)
-                self.store.log_metric_columns(self.id, *(c[:n] for c in cols))
-                for c in cols:
-                    del c[:n]  # exactly the points written; later appends stay
+            import numpy as np
+
+            groups: dict[str, tuple[Any, Any, Any]] = {}
+            taken: list[tuple[_KeyBuffer, int]] = []
+            for key, b in list(self._bufs.items()):
+                n = len(b.t)  # ``t`` is appended last: the first n points are complete
+                if not n:
+                    continue
+                s = b.s
+                steps = range(b.s0, b.s0 + n) if s is None else np.frombuffer(s[:n], np.int64)
+                groups[key] = (steps, np.frombuffer(b.v[:n], np.float64), np.frombuffer(b.t[:n], np.float64))
+                taken.append((b, n))
+            if groups:
+                self.store.log_metric_columns(self.id, groups)
+            for b, n in taken:  # exactly the points written; later appends stay
+                del b.v[:n]
+                if b.s is None:
+                    b.s0 += n
+                else:
+                    del b.s[:n]
+                del b.t[:n]
             self._last_flush = time.monotonic()
-            return n
+            return sum(n for _b, n in taken)
         finally:
             self._flushing = False
             self._flush_lock.release()
 
     @property
     def pending(self) -> int:
-        return len(self._t)
+        return sum(len(b.t) for b in list(self._bufs.values()))
 
     # -- params, tags, artifacts -------------------------------------------------------
     def log_param(self, key: str, value: Any) -> None:
