@@ -89,6 +89,7 @@ class ActiveRun:
         self._last_flush = time.monotonic()
         self._flush_lock = threading.RLock()
         self._flushing = False
+        self._forked = False
         self._on_end = on_end
         heartbeat.register(self)
         flusher.ensure_started()
@@ -105,6 +106,9 @@ class ActiveRun:
 
     def _log(self, key: str, value: Any, step: Any, timestamp: Any) -> None:
         """Every call but the fast path: validate, then append (see the module doc)."""
+        if self._forked:  # the parent's flusher thread did not survive the fork
+            self._forked = False
+            flusher.ensure_started()
         b = self._bufs.get(key)
         if b is None:
             names.key(key, "metric name")
@@ -120,6 +124,8 @@ class ActiveRun:
                 self._auto[key] = b
         if b.s is None:
             if step is None:
+                if key not in self._auto:  # closed by a fork: open the fast path again
+                    self._auto[key] = b
                 b.v.append(v)
                 b.t.append(ts)
                 return
@@ -133,6 +139,14 @@ class ActiveRun:
         b.v.append(v)
         s.append(step)
         b.t.append(ts)
+
+    def _after_fork(self) -> None:
+        """In a forked child: a fresh lock (the parent's may have been held), and the
+        fast path closed so that the next call of each key restarts the flusher."""
+        self._flush_lock = threading.RLock()
+        self._flushing = False
+        self._auto.clear()
+        self._forked = True
 
     def _to_explicit(self, key: str, b: _KeyBuffer) -> None:
         """A key in auto mode gets an explicit step: its buffered steps are written out."""

@@ -32,12 +32,12 @@ def ensure_started() -> None:
 
 
 def _after_fork_in_child() -> None:
-    """A fork may copy a run's flush lock while the (now gone) thread held it."""
+    """A fork may copy a run's flush lock while the (now gone) thread held it; the
+    child's runs restart the thread at their next logging call."""
     global _thread
     _thread = None
     for run in heartbeat.live_runs():
-        run._flush_lock = threading.RLock()
-        run._flushing = False
+        run._after_fork()
 
 
 if hasattr(os, "register_at_fork"):
