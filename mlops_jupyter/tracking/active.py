@@ -5,10 +5,11 @@
 conversion). A key logged without explicit steps is in *auto* mode: its steps are
 ``s0, s0+1, …`` and are never stored in the buffer (nor in the store: a chunk of
 contiguous steps is written as its first and last step). So the common call,
-``log_metric(key, float)``, is one dict lookup, two appends and one clock read. Any
-other call (a new key, an explicit step or timestamp, a value to convert) takes
-:meth:`ActiveRun._log`, which validates; a key's first explicit step moves it to
-*explicit* mode for the rest of the run, where steps are buffered too.
+``log_metric(key, float)``, is one dict lookup, two appends and one clock read. A key's
+first explicit step moves it to *explicit* mode for the rest of the run, where steps
+are buffered too (``log_metric(key, float, step=int)`` is the second fast path). Any
+other call (a new key, a timestamp, a value to convert, a step to check) takes
+:meth:`ActiveRun._log`, which validates.
 
 Each point keeps its own timestamp (``time.time()`` when logged, unless given).
 
@@ -59,15 +60,16 @@ _now = time.time
 
 class _KeyBuffer:
     """One metric's buffered points: values ``v``, timestamps ``t`` and, in explicit
-    mode only, steps ``s``. In auto mode (``s is None``) point ``i`` has step ``s0 + i``.
-    ``next`` is the next automatic step in explicit mode (kept by the logging thread)."""
+    mode only, steps ``s``. In auto mode point ``i`` has step ``s0 + i``. ``next`` is
+    the next automatic step in explicit mode (kept by the logging thread)."""
 
-    __slots__ = ("v", "t", "s", "s0", "next")
+    __slots__ = ("v", "t", "s", "auto", "s0", "next")
 
-    def __init__(self, explicit: bool) -> None:
+    def __init__(self, auto: bool) -> None:
         self.v = array("d")
         self.t = array("d")
-        self.s: array[int] | None = array("q") if explicit else None
+        self.s = array("q")
+        self.auto = auto
         self.s0 = 0
         self.next = 0
 
@@ -85,7 +87,8 @@ class ActiveRun:
         self.implicit = False  # started by a logging call outside any run
         self.status = run.status
         self._bufs: dict[str, _KeyBuffer] = {}  # every key logged in this process
-        self._auto: dict[str, _KeyBuffer] = {}  # the keys in auto mode: the fast path
+        self._auto: dict[str, _KeyBuffer] = {}  # keys in auto mode: the fast path
+        self._explicit: dict[str, _KeyBuffer] = {}  # keys in explicit mode: the other one
         self._last_flush = time.monotonic()
         self._flush_lock = threading.RLock()
         self._flushing = False
@@ -96,16 +99,26 @@ class ActiveRun:
 
     # -- metrics ----------------------------------------------------------------------
     def log_metric(self, key: str, value: Any, step: int | None = None, timestamp: float | None = None) -> None:
-        if step is None and timestamp is None and type(value) is float:
-            b = self._auto.get(key)
-            if b is not None:
-                b.v.append(value)
-                b.t.append(_now())  # last: its length bounds the complete points
-                return
+        if timestamp is None and type(value) is float:
+            if step is None:
+                b = self._auto.get(key)
+                if b is not None:
+                    b.v.append(value)
+                    b.t.append(_now())  # last: its length bounds the complete points
+                    return
+            elif type(step) is int and STEP_MIN <= step <= STEP_MAX:
+                b = self._explicit.get(key)
+                if b is not None:
+                    if step >= b.next:
+                        b.next = step + 1
+                    b.v.append(value)
+                    b.s.append(step)
+                    b.t.append(_now())
+                    return
         self._log(key, value, step, timestamp)
 
     def _log(self, key: str, value: Any, step: Any, timestamp: Any) -> None:
-        """Every call but the fast path: validate, then append (see the module doc)."""
+        """Every call but the fast paths: validate, then append (see the module doc)."""
         if self._forked:  # the parent's flusher thread did not survive the fork
             self._forked = False
             flusher.ensure_started()
@@ -119,33 +132,30 @@ class ActiveRun:
             timestamp = timestamp_value(timestamp)
         ts = timestamp or _now()
         if b is None:
-            b = self._bufs[key] = _KeyBuffer(explicit=step is not None)
+            b = self._bufs[key] = _KeyBuffer(auto=step is None)
+        if b.auto:
             if step is None:
-                self._auto[key] = b
-        if b.s is None:
-            if step is None:
-                if key not in self._auto:  # closed by a fork: open the fast path again
-                    self._auto[key] = b
+                self._auto[key] = b  # (again, after a fork closed the fast path)
                 b.v.append(v)
                 b.t.append(ts)
                 return
             self._to_explicit(key, b)
-        s = b.s
-        assert s is not None
+        self._explicit[key] = b
         if step is None:
             step = b.next
         if step >= b.next:
             b.next = step + 1
         b.v.append(v)
-        s.append(step)
+        b.s.append(step)
         b.t.append(ts)
 
     def _after_fork(self) -> None:
         """In a forked child: a fresh lock (the parent's may have been held), and the
-        fast path closed so that the next call of each key restarts the flusher."""
+        fast paths closed so that the next call of each key restarts the flusher."""
         self._flush_lock = threading.RLock()
         self._flushing = False
         self._auto.clear()
+        self._explicit.clear()
         self._forked = True
 
     def _to_explicit(self, key: str, b: _KeyBuffer) -> None:
@@ -153,10 +163,11 @@ class ActiveRun:
         with self._flush_lock:
             flushing, self._flushing = self._flushing, True  # no flush from a signal now
             try:
+                self._auto.pop(key, None)
                 n = len(b.t)
                 b.next = b.s0 + n
-                b.s = array("q", range(b.s0, b.s0 + n))
-                del self._auto[key]
+                b.s.extend(range(b.s0, b.s0 + n))
+                b.auto = False
             finally:
                 self._flushing = flushing
 
@@ -189,15 +200,14 @@ class ActiveRun:
                 n = len(b.t)  # ``t`` is appended last: the first n points are complete
                 if not n:
                     continue
-                s = b.s
-                steps = range(b.s0, b.s0 + n) if s is None else np.frombuffer(s[:n], np.int64)
+                steps = range(b.s0, b.s0 + n) if b.auto else np.frombuffer(b.s[:n], np.int64)
                 groups[key] = (steps, np.frombuffer(b.v[:n], np.float64), np.frombuffer(b.t[:n], np.float64))
                 taken.append((b, n))
             if groups:
                 self.store.log_metric_columns(self.id, groups)
             for b, n in taken:  # exactly the points written; later appends stay
                 del b.v[:n]
-                if b.s is None:
+                if b.auto:
                     b.s0 += n
                 else:
                     del b.s[:n]
