@@ -190,3 +190,18 @@ def test_forked_child_still_flushes_in_the_background(mlops_home: Path) -> None:
         assert os.waitstatus_to_exitcode(status) == 0
         hist = mj.metric_history(run.id, ["child"])
         assert [p.value for p in hist] == [0.0, 1.0, 2.0, 3.0, 4.0]
+
+
+def test_a_fast_loop_is_written_while_it_runs(mlops_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Many points waiting are written within a fraction of a second, before the tick."""
+    from mlops_jupyter.tracking import flusher
+
+    monkeypatch.setattr(flusher, "INTERVAL", 3600.0)  # no tick during the test
+    monkeypatch.setattr(flusher, "EARLY_POINTS", 1000)
+    with mj.start_run() as run:
+        for i in range(5000):
+            run.log_metric("x", float(i))
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and run.pending >= 1000:
+            time.sleep(0.02)
+        assert run.pending < 1000

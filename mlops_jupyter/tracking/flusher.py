@@ -16,6 +16,13 @@ import time
 from mlops_jupyter.tracking import heartbeat
 
 INTERVAL = 1.0
+# Between two ticks the thread looks every LOOK_EVERY seconds for a run holding
+# EARLY_POINTS or more and writes it at once: a fast loop's points are then written while
+# it goes on (SQLite releases the GIL, so on a second core this overlaps the logging)
+# instead of all at its end, and the buffer stays small. Slow loops still get one chunk
+# per key and INTERVAL.
+LOOK_EVERY = 0.1
+EARLY_POINTS = 1 << 18
 
 _thread: threading.Thread | None = None
 _lock = threading.Lock()
@@ -45,16 +52,22 @@ if hasattr(os, "register_at_fork"):
 
 
 def _loop() -> None:
+    last = time.monotonic()
     while True:
-        time.sleep(INTERVAL)
-        flush_pending()
+        time.sleep(min(INTERVAL, LOOK_EVERY))
+        if time.monotonic() - last >= INTERVAL:
+            last = time.monotonic()
+            flush_pending()
+        else:
+            flush_pending(at_least=EARLY_POINTS)
 
 
-def flush_pending() -> int:
-    """Flush every live run with points waiting; errors are retried next time."""
+def flush_pending(at_least: int = 1) -> int:
+    """Flush every live run with at least ``at_least`` points waiting; errors are
+    retried next time."""
     n = 0
     for run in heartbeat.live_runs():
-        if run.ended or not run.pending:
+        if run.ended or run.pending < at_least:
             continue
         try:
             n += run.flush(timeout=INTERVAL)
