@@ -186,3 +186,17 @@ def test_flushes_racing_the_logging_loop_lose_and_repeat_nothing(mlops_home: Pat
         steps, vals, _ = arrays[key]
         assert steps.tolist() == list(range(n)) and vals.tolist() == [float(i) for i in range(n)]
     assert arrays["c"][1].tolist() == [float(i) for i in range(0, n, 7)]
+
+
+def test_history_reader_makes_room_for_chunks_it_did_not_count() -> None:
+    """On PostgreSQL a chunk committed between the count and the read is still read."""
+    from mlops_jupyter.store.sql.points import _Filling
+
+    f = _Filling(1)
+    f.add(1, 5, 5, b"", np.array([5.0]).tobytes(), np.array([0.5]).tobytes())
+    f.add(2, 0, 1, np.array([1, 0], "<i8").tobytes(), np.array([1.0, 0.0]).tobytes(), np.zeros(2).tobytes())
+    f.add(100, 6, 6 + 99 * 3, b"", np.arange(100.0).tobytes(), np.ones(100).tobytes())
+    steps, vals, times = f.result()
+    assert steps.tolist() == [0, 1, 5, *range(6, 6 + 300, 3)]
+    assert vals.tolist() == [0.0, 1.0, 5.0, *np.arange(100.0).tolist()]
+    assert times[:3].tolist() == [0.0, 0.0, 0.5]

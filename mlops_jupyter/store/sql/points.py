@@ -17,6 +17,7 @@ migration is needed.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
@@ -181,34 +182,50 @@ def read_arrays(conn: Connection, run_id: str, keys: Iterable[str] | None = None
 
 
 class _Filling:
-    """One key's arrays, filled chunk by chunk; knows whether the steps came sorted."""
+    """One key's arrays, filled chunk by chunk; knows whether the steps came sorted.
+
+    The arrays are little-endian (what the blobs hold), so a blob is copied into its
+    place through a byte view: one ``memcpy`` a chunk, whatever its size (histories of
+    slow loops have many small chunks). Ranged steps are generated in place.
+    """
+
+    SMALL = 64  # a range of at most this many steps is made without numpy calls
 
     def __init__(self, total: int) -> None:
         import numpy as np
 
-        self.steps = np.empty(total, np.int64)
-        self.vals = np.empty(total, np.float64)
-        self.times = np.empty(total, np.float64)
+        self.steps = np.empty(total, "<i8")
+        self.vals = np.empty(total, "<f8")
+        self.times = np.empty(total, "<f8")
+        self._views()
         self.at = 0
         self.last_step: int | None = None
         self.increasing = True  # every chunk a rising progression, each after the last
 
-    def add(self, n: int, lo: int, hi: int, steps: bytes, vals: bytes, times: bytes) -> None:
-        import numpy as np
+    def _views(self) -> None:
+        self._bytes = [memoryview(x).cast("B") for x in (self.steps, self.vals, self.times)]
 
+    def add(self, n: int, lo: int, hi: int, steps: bytes, vals: bytes, times: bytes) -> None:
         a, b = self._room(n)
+        bs, bv, bt = self._bytes
         if len(steps):  # packed steps
-            self.steps[a:b] = np.frombuffer(steps, "<i8")
+            bs[8 * a : 8 * b] = steps
             self.increasing = False
         else:  # n steps from lo to hi in equal strides
             stride = (hi - lo) // (n - 1) if n > 1 else 1
-            np.multiply(np.arange(n, dtype=np.int64), stride, out=self.steps[a:b])
-            self.steps[a:b] += lo
+            if n <= self.SMALL:
+                bs[8 * a : 8 * b] = array("q", range(lo, hi + 1, stride)).tobytes()
+            else:
+                import numpy as np
+
+                part = self.steps[a:b]
+                np.multiply(np.arange(n, dtype=np.int64), stride, out=part)  # wraps, never raises
+                part += lo
             if self.last_step is not None and lo <= self.last_step:
                 self.increasing = False
             self.last_step = hi
-        self.vals[a:b] = np.frombuffer(vals, "<f8")
-        self.times[a:b] = np.frombuffer(times, "<f8")
+        bv[8 * a : 8 * b] = vals
+        bt[8 * a : 8 * b] = times
         self.at = b
 
     def add_arrays(self, steps: np.ndarray, vals: np.ndarray, times: np.ndarray) -> None:
@@ -222,16 +239,26 @@ class _Filling:
 
         a, b = self.at, self.at + n
         if b > len(self.vals):
+            for view in self._bytes:
+                view.release()
             grow = b + len(self.vals)
             self.steps, self.vals, self.times = (
                 np.concatenate([x[:a], np.empty(grow - a, x.dtype)])
                 for x in (self.steps, self.vals, self.times)
             )
+            self._views()
         return a, b
 
     def result(self) -> Arrays:
+        import numpy as np
+
+        for view in self._bytes:
+            view.release()
         n = self.at  # fewer than counted only if chunks were deleted meanwhile
-        steps, vals, times = self.steps[:n], self.vals[:n], self.times[:n]
+        # native order (a no-op on little-endian machines)
+        steps = self.steps[:n].astype(np.int64, copy=False)
+        vals = self.vals[:n].astype(np.float64, copy=False)
+        times = self.times[:n].astype(np.float64, copy=False)
         if self.increasing:  # strictly increasing steps: already in (step, time) order
             return steps, vals, times
         return _ordered(steps, vals, times)
