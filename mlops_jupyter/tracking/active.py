@@ -159,7 +159,7 @@ class ActiveRun:
         self._forked = True
 
     def _to_explicit(self, key: str, b: _KeyBuffer) -> None:
-        """A key in auto mode gets an explicit step: its buffered steps are written out."""
+        """A key in auto mode gets an explicit step: its implied steps become stored ones."""
         with self._flush_lock:
             flushing, self._flushing = self._flushing, True  # no flush from a signal now
             try:
