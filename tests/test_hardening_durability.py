@@ -165,3 +165,43 @@ def test_kernel_flushes_on_sigterm(mlops_home: Path, tmp_path: Path, monkeypatch
     assert _points(mlops_home) == 3000
     assert mj.get_run(run_id).status == "KILLED"
 
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_forked_child_still_flushes_in_the_background(mlops_home: Path) -> None:
+    """The flusher thread does not survive a fork: the child's next logging call starts
+    its own, so the child's points are written while it keeps running."""
+    with mj.start_run() as run:
+        run.log_metric("parent", 1.0)
+        run.flush()
+        pid = os.fork()
+        if pid == 0:  # the child: log, then wait for the background flush (no run.end)
+            code = 1
+            try:
+                for i in range(5):
+                    run.log_metric("child", float(i))
+                deadline = time.monotonic() + 8
+                while time.monotonic() < deadline and run.pending:
+                    time.sleep(0.05)
+                code = 0 if run.pending == 0 else 2
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        hist = mj.metric_history(run.id, ["child"])
+        assert [p.value for p in hist] == [0.0, 1.0, 2.0, 3.0, 4.0]
+
+
+def test_a_fast_loop_is_written_while_it_runs(mlops_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Many points waiting are written within a fraction of a second, before the tick."""
+    from mlops_jupyter.tracking import flusher
+
+    monkeypatch.setattr(flusher, "INTERVAL", 3600.0)  # no tick during the test
+    monkeypatch.setattr(flusher, "EARLY_POINTS", 1000)
+    with mj.start_run() as run:
+        for i in range(5000):
+            run.log_metric("x", float(i))
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and run.pending >= 1000:
+            time.sleep(0.02)
+        assert run.pending < 1000

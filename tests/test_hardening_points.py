@@ -86,3 +86,159 @@ def test_history_as_frame(mlops_home: Path) -> None:
     assert list(df.columns) == ["key", "step", "value", "timestamp"] and len(df) == 20
     assert df[df.key == "b"]["value"].tolist() == [-float(i) for i in range(10)]
     assert mj.metric_history(run.id, ["nope"], as_frame=True).empty
+
+
+def test_auto_and_explicit_steps_mix_across_flushes(backend: str) -> None:
+    """A key starts with automatic steps (not buffered, stored as a range), then gets an
+    explicit step: the steps already buffered are kept, and automatic steps go on after
+    the highest step seen."""
+    logged = [None, None, None, None, None, "flush", None, None, 20, None, "flush", 3, None]
+    with mj.start_run() as run:
+        i = 0
+        for step in logged:
+            if step == "flush":
+                run.flush()
+                continue
+            run.log_metric("a", float(i), step=step)  # type: ignore[arg-type]
+            i += 1
+    hist = [(p.step, p.value) for p in mj.metric_history(run.id)]
+    assert hist == [(0, 0.0), (1, 1.0), (2, 2.0), (3, 3.0), (3, 9.0), (4, 4.0), (5, 5.0),
+                    (6, 6.0), (20, 7.0), (21, 8.0), (22, 10.0)]
+    m = mj.get_run(run.id).metrics["a"]
+    assert (m.last, m.last_step, m.count, m.min, m.max) == (10.0, 22, 11, 0.0, 10.0)
+
+
+def test_timestamps_exact_when_slow_and_close_when_fast(backend: str) -> None:
+    """A point logged two looks (0.2 s) or more after the previous one has its exact
+    time; in a fast loop times are interpolated between clock readings about a tenth of
+    a second apart (the bound below leaves room for a loaded machine); a given timestamp
+    is kept as it is."""
+    slow = []
+    with mj.start_run() as run:
+        for i in range(3):
+            before = time.time()
+            run.log_metric("slow", float(i))
+            slow.append((before, time.time()))
+            time.sleep(0.4)
+        truth = {}
+        t_end = time.time() + 0.6
+        i = 0
+        while time.time() < t_end:
+            run.log_metric("fast", float(i))
+            if i % 5000 == 0:
+                truth[i] = time.time()
+            i += 1
+        run.log_metric("slow", 9.0, timestamp=1234.5)
+    arrays = mj.get_store().metric_arrays(run.id)
+    steps, _vals, times = arrays["slow"]
+    assert steps.tolist() == [0, 1, 2, 3] and times[3] == 1234.5
+    for (lo, hi), t in zip(slow, times[:3], strict=True):
+        assert lo <= t <= hi
+    _steps, _vals, times = arrays["fast"]
+    assert np.all(np.diff(times) >= 0)
+    for j, t in truth.items():
+        assert abs(times[j] - t) < 0.3, (j, times[j] - t)
+
+
+def test_chunks_with_packed_steps_are_still_read(backend: str) -> None:
+    """Chunks written before steps could be stored as a range (every step packed) read
+    back as before, alongside new chunks."""
+    from mlops_jupyter.store import schema
+
+    with mj.start_run() as run:
+        run.log_metric("a", 100.0, step=100)
+    old = {  # what the v4 writer stored: n packed int64 steps
+        "run_id": run.id, "key": "a", "n": 3, "step_min": 0, "step_max": 7,
+        "steps": np.array([7, 0, 3], "<i8").tobytes(),
+        "vals": np.array([7.0, 0.0, 3.0], "<f8").tobytes(),
+        "times": np.array([1.0, 1.0, 1.0], "<f8").tobytes(),
+    }
+    mj.get_store().db.write(lambda conn: conn.execute(schema.metric_chunks.insert(), [old]))
+    steps, vals, _ = mj.get_store().metric_arrays(run.id)["a"]
+    assert steps.tolist() == [0, 3, 7, 100] and vals.tolist() == [0.0, 3.0, 7.0, 100.0]
+
+
+def test_regular_steps_are_stored_as_a_range(mlops_home: Path) -> None:
+    with mj.start_run() as run:
+        for i in range(1000):
+            run.log_metric("every10", float(i), step=10 * i)  # explicit, but regular
+            run.log_metric("auto", float(i))
+        for i in range(5):
+            run.log_metric("irregular", float(i), step=i * i)
+    con = sqlite3.connect(mlops_home / "mlops.db")
+    blobs = dict(con.execute("select key, length(steps) from metric_chunks"))
+    con.close()
+    assert blobs == {"every10": 0, "auto": 0, "irregular": 5 * 8}
+    arrays = mj.get_store().metric_arrays(run.id)
+    assert arrays["every10"][0].tolist() == list(range(0, 10_000, 10))
+    assert arrays["auto"][0].tolist() == list(range(1000))
+    assert arrays["irregular"][0].tolist() == [0, 1, 4, 9, 16]
+
+
+def test_flushes_racing_the_logging_loop_lose_and_repeat_nothing(mlops_home: Path) -> None:
+    """Another thread flushes as fast as it can while keys are logged, one of them
+    switching from automatic to explicit steps half-way."""
+    import threading
+
+    n = 60_000
+    stop = threading.Event()
+    with mj.start_run() as run:
+
+        def flush_forever() -> None:
+            while not stop.is_set():
+                run.flush()
+
+        th = threading.Thread(target=flush_forever)
+        th.start()
+        try:
+            for i in range(n):
+                run.log_metric("a", float(i))
+                run.log_metric("b", float(i), step=(i if i >= n // 2 else None))
+                if i % 7 == 0:
+                    run.log_metric("c", i)  # an int: the general path
+        finally:
+            stop.set()
+            th.join()
+    arrays = mj.get_store().metric_arrays(run.id)
+    for key in ("a", "b"):
+        steps, vals, _ = arrays[key]
+        assert steps.tolist() == list(range(n)) and vals.tolist() == [float(i) for i in range(n)]
+    assert arrays["c"][1].tolist() == [float(i) for i in range(0, n, 7)]
+
+
+def test_history_reader_makes_room_for_chunks_it_did_not_count() -> None:
+    """On PostgreSQL a chunk committed between the count and the read is still read."""
+    from mlops_jupyter.store.sql.points import _Filling
+
+    f = _Filling(1)
+    f.add(1, 5, 5, b"", np.array([5.0]).tobytes(), np.array([0.5]).tobytes())
+    f.add(2, 0, 1, np.array([1, 0], "<i8").tobytes(), np.array([1.0, 0.0]).tobytes(), np.zeros(2).tobytes())
+    f.add(100, 6, 6 + 99 * 3, b"", np.arange(100.0).tobytes(), np.ones(100).tobytes())
+    steps, vals, times = f.result()
+    assert steps.tolist() == [0, 1, 5, *range(6, 6 + 300, 3)]
+    assert vals.tolist() == [0.0, 1.0, 5.0, *np.arange(100.0).tolist()]
+    assert times[:3].tolist() == [0.0, 0.0, 0.5]
+
+
+def test_written_points_are_not_kept_in_memory(mlops_home: Path) -> None:
+    """Segments hold a key's points between clock readings; once written and closed they
+    are dropped, whichever call shape filled them."""
+    with mj.start_run() as run:
+        t_end = time.time() + 1.0
+        i = 0
+        while time.time() < t_end:
+            run.log_metric("auto", 0.5)
+            run.log_metric("explicit", 0.5, step=i)
+            run.log_metrics({"timed": 0.5})
+            i += 1
+        run.flush()
+        time.sleep(0.5)  # looks close the idle segments; the next points open new ones
+        for key in ("auto", "explicit"):
+            run.log_metric(key, 1.0)
+        run.log_metrics({"timed": 1.0})
+        run.flush()
+        held = {key: sum(len(seg.v) for seg in k.segs) for key, k in run._keys.items()}
+        assert held == {"auto": 1, "explicit": 1, "timed": 1}, held
+        assert run.pending == 0
+    got = mj.get_run(run.id).metrics
+    assert got["auto"].count == got["explicit"].count == got["timed"].count == i + 1

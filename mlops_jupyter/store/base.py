@@ -70,11 +70,9 @@ class RunStore(ABC):
     def log_metric_batches(self, batches: Mapping[str, Sequence[PointTuple]]) -> int: ...
 
     @abstractmethod
-    def log_metric_columns(
-        self, run_id: str, keys: list[str], values: Sequence[float], steps: Sequence[int],
-        timestamps: Sequence[float],
-    ) -> int:
-        """One run's buffered points as columns (the in-memory buffer's layout)."""
+    def log_metric_columns(self, run_id: str, groups: Mapping[str, Any]) -> int:
+        """One run's buffered points, ``{key: (steps, values, timestamps)}`` arrays (steps
+        may be a ``range``): the in-memory buffer's layout."""
 
     @abstractmethod
     def resolve_run_id(self, ref: str) -> str: ...

@@ -106,6 +106,7 @@ metrics = Table(
 # little-endian arrays (int64 steps, float64 values with NaN kept, float64 timestamps).
 # A flush of a million points is one INSERT of 24 MB instead of a million rows, and a
 # history of ten million points is read back as a few arrays (see store/sql/points.py).
+# An empty ``steps`` blob means steps step_min..step_max in n equal strides (16 MB then).
 metric_chunks = Table(
     "metric_chunks",
     metadata,

@@ -5,6 +5,10 @@ epoch may call ``log_metric`` a few thousand times in an hour, so a clock checke
 N points never fires, and everything stays in memory until the cell ends (a kill -9
 then loses it all). The thread wakes every ``INTERVAL`` seconds and flushes the runs of
 this process that have points waiting; ``log_metric`` itself stays an append.
+
+It is also the clock of ``log_metric``: every ``LOOK_EVERY`` seconds (and after each
+write) it *looks* at the live runs, which is what timestamps are interpolated between
+(see :mod:`~mlops_jupyter.tracking.active`).
 """
 
 from __future__ import annotations
@@ -16,6 +20,13 @@ import time
 from mlops_jupyter.tracking import heartbeat
 
 INTERVAL = 1.0
+# Between two ticks the thread looks every LOOK_EVERY seconds for a run holding
+# EARLY_POINTS or more and writes it at once: a fast loop's points are then written while
+# it goes on (SQLite releases the GIL, so on a second core this overlaps the logging)
+# instead of all at its end, and the buffer stays small. Slow loops still get one chunk
+# per key and INTERVAL.
+LOOK_EVERY = 0.1
+EARLY_POINTS = 1 << 18
 
 _thread: threading.Thread | None = None
 _lock = threading.Lock()
@@ -32,12 +43,12 @@ def ensure_started() -> None:
 
 
 def _after_fork_in_child() -> None:
-    """A fork may copy a run's flush lock while the (now gone) thread held it."""
+    """A fork may copy a run's flush lock while the (now gone) thread held it; the
+    child's runs restart the thread at their next logging call."""
     global _thread
     _thread = None
     for run in heartbeat.live_runs():
-        run._flush_lock = threading.RLock()
-        run._flushing = False
+        run._after_fork()
 
 
 if hasattr(os, "register_at_fork"):
@@ -45,16 +56,33 @@ if hasattr(os, "register_at_fork"):
 
 
 def _loop() -> None:
+    last = time.monotonic()
     while True:
-        time.sleep(INTERVAL)
-        flush_pending()
+        time.sleep(min(INTERVAL, LOOK_EVERY))
+        look()
+        if time.monotonic() - last >= INTERVAL:
+            last = time.monotonic()
+            n = flush_pending()
+        else:
+            n = flush_pending(at_least=EARLY_POINTS)
+        if n:
+            look()  # a write takes a while: no gap of its length between two looks
 
 
-def flush_pending() -> int:
-    """Flush every live run with points waiting; errors are retried next time."""
+def look() -> None:
+    """Read the clock once for every live run (see ``ActiveRun._look``)."""
+    now = time.time()
+    for run in heartbeat.live_runs():
+        if not run.ended:
+            run._look(now)
+
+
+def flush_pending(at_least: int = 1) -> int:
+    """Flush every live run with at least ``at_least`` points waiting; errors are
+    retried next time."""
     n = 0
     for run in heartbeat.live_runs():
-        if run.ended or not run.pending:
+        if run.ended or run.pending < at_least:
             continue
         try:
             n += run.flush(timeout=INTERVAL)

@@ -183,7 +183,12 @@ def metric_history(
     arrays = st.metric_arrays(run_id, keys)
     names = list(arrays)
     lengths = [len(a[0]) for a in arrays.values()]
-    codes = np.repeat(np.arange(len(names), dtype=np.int32), lengths)
+    # the categorical codes in their final dtype (int8 below 128 keys): no recoding pass
+    code_type = np.int8 if len(names) < 128 else np.int16 if len(names) < 32768 else np.int32
+    if len(names) == 1:
+        codes = np.zeros(lengths[0], code_type)
+    else:
+        codes = np.repeat(np.arange(len(names), dtype=code_type), lengths)
 
     def cat(i: int, dtype: Any) -> Any:
         parts = [a[i] for a in arrays.values()]

@@ -205,17 +205,12 @@ class SqlRuns(SqlCore):
 
         return self._write_groups([(r, P.group_by_key(pts), len(pts)) for r, pts in batches.items() if pts])
 
-    def log_metric_columns(
-        self, run_id: str, keys: list[str], values: Sequence[float], steps: Sequence[int],
-        timestamps: Sequence[float],
-    ) -> int:
-        """Write one run's points given as columns (what the in-memory buffer holds)."""
-        from mlops_jupyter.store.sql import points as P
-
-        if not keys:
+    def log_metric_columns(self, run_id: str, groups: Mapping[str, Any]) -> int:
+        """Write one run's buffered points: ``{key: (steps, values, timestamps)}``, numpy
+        float64 arrays, steps an int64 array or a ``range`` (what the buffer holds)."""
+        if not groups:
             return 0
-        groups = P.group_columns(keys, P.from_lists(steps, values, timestamps))
-        return self._write_groups([(run_id, groups, len(keys))])
+        return self._write_groups([(run_id, dict(groups), sum(len(a[1]) for a in groups.values()))])
 
     def _write_groups(self, batches: list[tuple[str, dict[str, Any], int]]) -> int:
         """Points grouped by key are stored as columnar chunks (store/sql/points.py);
