@@ -108,36 +108,18 @@ def test_auto_and_explicit_steps_mix_across_flushes(backend: str) -> None:
     assert (m.last, m.last_step, m.count, m.min, m.max) == (10.0, 22, 11, 0.0, 10.0)
 
 
-def test_timestamps_exact_when_slow_and_close_when_fast(backend: str) -> None:
-    """A point logged two looks (0.2 s) or more after the previous one has its exact
-    time; in a fast loop times are interpolated between clock readings about a tenth of
-    a second apart (the bound below leaves room for a loaded machine); a given timestamp
-    is kept as it is."""
-    slow = []
+def test_every_point_keeps_its_own_timestamp(backend: str) -> None:
+    t0 = time.time()
     with mj.start_run() as run:
         for i in range(3):
-            before = time.time()
-            run.log_metric("slow", float(i))
-            slow.append((before, time.time()))
-            time.sleep(0.4)
-        truth = {}
-        t_end = time.time() + 0.6
-        i = 0
-        while time.time() < t_end:
-            run.log_metric("fast", float(i))
-            if i % 5000 == 0:
-                truth[i] = time.time()
-            i += 1
-        run.log_metric("slow", 9.0, timestamp=1234.5)
-    arrays = mj.get_store().metric_arrays(run.id)
-    steps, _vals, times = arrays["slow"]
+            run.log_metric("a", float(i))
+            time.sleep(0.02)
+        run.log_metric("a", 9.0, timestamp=1234.5)  # given: kept as it is
+    t1 = time.time()
+    steps, _vals, times = mj.get_store().metric_arrays(run.id)["a"]
     assert steps.tolist() == [0, 1, 2, 3] and times[3] == 1234.5
-    for (lo, hi), t in zip(slow, times[:3], strict=True):
-        assert lo <= t <= hi
-    _steps, _vals, times = arrays["fast"]
-    assert np.all(np.diff(times) >= 0)
-    for j, t in truth.items():
-        assert abs(times[j] - t) < 0.3, (j, times[j] - t)
+    assert t0 <= times[0] and times[2] <= t1
+    assert np.all(np.diff(times[:3]) >= 0.015)
 
 
 def test_chunks_with_packed_steps_are_still_read(backend: str) -> None:
@@ -218,27 +200,3 @@ def test_history_reader_makes_room_for_chunks_it_did_not_count() -> None:
     assert steps.tolist() == [0, 1, 5, *range(6, 6 + 300, 3)]
     assert vals.tolist() == [0.0, 1.0, 5.0, *np.arange(100.0).tolist()]
     assert times[:3].tolist() == [0.0, 0.0, 0.5]
-
-
-def test_written_points_are_not_kept_in_memory(mlops_home: Path) -> None:
-    """Segments hold a key's points between clock readings; once written and closed they
-    are dropped, whichever call shape filled them."""
-    with mj.start_run() as run:
-        t_end = time.time() + 1.0
-        i = 0
-        while time.time() < t_end:
-            run.log_metric("auto", 0.5)
-            run.log_metric("explicit", 0.5, step=i)
-            run.log_metrics({"timed": 0.5})
-            i += 1
-        run.flush()
-        time.sleep(0.5)  # looks close the idle segments; the next points open new ones
-        for key in ("auto", "explicit"):
-            run.log_metric(key, 1.0)
-        run.log_metrics({"timed": 1.0})
-        run.flush()
-        held = {key: sum(len(seg.v) for seg in k.segs) for key, k in run._keys.items()}
-        assert held == {"auto": 1, "explicit": 1, "timed": 1}, held
-        assert run.pending == 0
-    got = mj.get_run(run.id).metrics
-    assert got["auto"].count == got["explicit"].count == got["timed"].count == i + 1

@@ -1,44 +1,34 @@
 """A run in progress: buffers metrics in memory and writes them in batches.
 
-``log_metric`` is on the hot path of training loops, so its common calls are one dict
-lookup, one flag test and one or two appends, with no clock read:
+``log_metric`` is on the hot path of training loops. Points are buffered per key in
+``array('d')`` columns (8 bytes a point, turned into numpy arrays at flush without a
+conversion). A key logged without explicit steps is in *auto* mode: its steps are
+``s0, s0+1, …`` and are never stored in the buffer (nor in the store: a chunk of
+contiguous steps is written as its first and last step). So the common call,
+``log_metric(key, float)``, is one dict lookup, two appends and one clock read. A key's
+first explicit step moves it to *explicit* mode for the rest of the run, where steps
+are buffered too (``log_metric(key, float, step=int)`` is the second fast path). Any
+other call (a new key, a timestamp, a value to convert, a step to check) takes
+:meth:`ActiveRun._log`, which validates.
 
-- Points are buffered per key in *segments*: ``array('d')`` values (8 bytes a point,
-  numpy arrays at flush without conversion), plus ``array('q')`` steps once the key has
-  had an explicit step, plus timestamps only for points logged with ``timestamp=``.
-  Automatic steps are the points' positions, never stored (nor in the store: a chunk
-  of contiguous steps is written as its first and last step).
-- **Timestamps.** A segment starts with a clock reading: the exact time of its first
-  point. The flusher thread *looks* every 0.1 s (``flusher.LOOK_EVERY``): it notes how
-  many points each newest segment holds at that moment, and flags a segment that got
-  no point since the previous look (or holds ``SEGMENT_POINTS``), so that the next
-  point opens a new segment with its own exact time. A point logged 0.2 s or more after
-  the previous one therefore has its exact time; in a faster loop the times are
-  interpolated between the clock readings around it (the segment's start, the looks,
-  the next segment's start, the flush), so they are never off by more than the gap
-  between two looks (measured: median 3-4 ms, worst under 0.1 s when the loop pauses),
-  and they never decrease. ``timestamp=`` is stored as given.
-- The fast paths are ``log_metric(key, float|int)`` and ``log_metric(key, float|int,
-  step=int)``; any other call (a new key, a timestamp, a value to convert, a step to
-  check, a flagged segment) takes :meth:`ActiveRun._log`, which validates.
+Each point keeps its own timestamp (``time.time()`` when logged, unless given).
 
 Buffers are written when the run ends, on ``flush()``, at the end of each notebook cell,
 at interpreter exit, on SIGTERM and SIGHUP, and by a background thread
 (:mod:`~mlops_jupyter.tracking.flusher`) every ``flusher.INTERVAL`` seconds while points
 are pending, so a killed process loses at most that much.
 
-Thread safety without locks in ``log_metric``: only the logging thread appends, and only
-to a key's newest segment; the last-appended column bounds the complete points (see
-:meth:`_Segment.complete`). A flush counts the complete points, reads the clock, copies
-and writes them, then records how many were written; segments fully written that no
-point can join any more are dropped. A lock keeps two flushes (the thread's and the
-cell hook's) from writing twice.
+Thread safety without slowing ``log_metric``: buffers are never swapped. Columns are
+appended values first, timestamps last, so ``len(t)`` bounds the complete points. A
+flush copies the first ``n`` points of every key, writes them, then deletes exactly those
+``n`` (``del array[:n]`` is one atomic operation); points appended meanwhile stay. A lock
+keeps two flushes (the thread's and the cell hook's) from writing twice, and guards the
+one change of a buffer's shape (auto to explicit mode).
 """
 
 from __future__ import annotations
 
 import io
-import itertools
 import os
 import threading
 import time
@@ -66,71 +56,22 @@ if TYPE_CHECKING:
     from mlops_jupyter.store.sql import SqlStore
 
 _now = time.time
-SEGMENT_POINTS = 1 << 16  # a segment this long is closed at the next look
 
 
-class _Segment:
-    """Points of one key logged in a row after one clock reading ``t0``, the exact time
-    of its first point. ``t`` is None unless timestamps were given (then one a point);
-    ``s`` is None for automatic steps, which are the points' positions ``start + i``.
+class _KeyBuffer:
+    """One metric's buffered points: values ``v``, timestamps ``t`` and, in explicit
+    mode only, steps ``s``. In auto mode point ``i`` has step ``s0 + i``. ``next`` is
+    the next automatic step in explicit mode (kept by the logging thread)."""
 
-    Only the logging thread appends to a segment, and only to its key's newest one
-    (see :meth:`complete` for the order). ``done`` (points written), ``ends`` and
-    ``lo`` belong to flushes.
-    """
-
-    __slots__ = ("start", "t0", "v", "s", "t", "next", "mark", "done", "ends", "lo", "seen")
-
-    def __init__(self, start: int, t0: float, steps: bool, timed: bool, nxt: int) -> None:
-        self.start = start
-        self.t0 = t0
-        self.v = array("d")
-        self.s: Any = array("q") if steps else None
-        self.t: Any = array("d") if timed else None
-        self.next = nxt  # explicit steps: the next automatic step
-        self.mark = False  # set by the flusher's look: the next point opens a segment
-        self.done = 0
-        self.ends: list[tuple[int, float]] = []  # (n, time): the first n points came before
-        self.lo: tuple[int, float] = (0, t0)  # the last written point: times go on from it
-        self.seen = 0  # points at the previous look
-
-    def complete(self) -> int:
-        """How many points are complete: timestamps go last; values and steps are
-        appended in either order, so the shorter of them counts."""
-        if self.t is not None:
-            return len(self.t)
-        return len(self.v) if self.s is None else min(len(self.v), len(self.s))
-
-
-class _Key:
-    """One metric's segments, oldest first; ``cur`` is the one being appended to."""
-
-    __slots__ = ("segs", "cur", "auto")
+    __slots__ = ("v", "t", "s", "auto", "s0", "next")
 
     def __init__(self, auto: bool) -> None:
-        self.segs: list[_Segment] = []
-        self.cur: _Segment | None = None
+        self.v = array("d")
+        self.t = array("d")
+        self.s = array("q")
         self.auto = auto
-
-
-def _interpolated(seg: _Segment, a: int, n: int, upper: tuple[int, float]) -> Any:
-    """Times of points ``a..n-1`` of an untimed segment: linear between the last written
-    point (or the exact first one), the flusher's looks, and ``upper`` (a position and
-    a time no point before it came after)."""
-    import numpy as np
-
-    lo_x = seg.lo[0]
-    xs: list[float] = []
-    ts: list[float] = []
-    for x, t in sorted([seg.lo, *[e for e in list(seg.ends) if e[0] > lo_x], upper]):
-        if xs and x == xs[-1]:
-            continue  # one sample per position: the earliest (sorted by time within x)
-        xs.append(x)
-        ts.append(t)
-    for i in range(len(ts) - 2, -1, -1):  # each sample bounds every point before it
-        if ts[i] > ts[i + 1]:
-            ts[i] = ts[i + 1]
-    return np.interp(np.arange(a, n, dtype=np.float64), xs, ts)
+        self.s0 = 0
+        self.next = 0
 
 
 class ActiveRun:
@@ -145,10 +86,9 @@ class ActiveRun:
         self.ended = False
         self.implicit = False  # started by a logging call outside any run
         self.status = run.status
-        self._keys: dict[str, _Key] = {}  # every key logged in this process
-        # each key's newest segment, when a plain append may go there: the fast paths
-        self._auto: dict[str, _Segment] = {}  # automatic steps
-        self._explicit: dict[str, _Segment] = {}  # explicit integer steps
+        self._bufs: dict[str, _KeyBuffer] = {}  # every key logged in this process
+        self._auto: dict[str, _KeyBuffer] = {}  # keys in auto mode: the fast path
+        self._explicit: dict[str, _KeyBuffer] = {}  # keys in explicit mode: the other one
         self._last_flush = time.monotonic()
         self._flush_lock = threading.RLock()
         self._flushing = False
@@ -159,86 +99,55 @@ class ActiveRun:
 
     # -- metrics ----------------------------------------------------------------------
     def log_metric(self, key: str, value: Any, step: int | None = None, timestamp: float | None = None) -> None:
-        if timestamp is None and ((tv := type(value)) is float or tv is int):
-            try:
-                if step is None:
-                    seg = self._auto.get(key)
-                    if seg is not None and not seg.mark:
-                        seg.v.append(value)  # an int too large for a float raises here
-                        return
-                elif type(step) is int and STEP_MIN <= step <= STEP_MAX:
-                    seg = self._explicit.get(key)
-                    if seg is not None and not seg.mark:
-                        seg.v.append(value)  # (first: appended to nothing if it raises)
-                        if step >= seg.next:
-                            seg.next = step + 1
-                        seg.s.append(step)
-                        return
-            except OverflowError:
-                pass  # _log says so in words
+        if timestamp is None and type(value) is float:
+            if step is None:
+                b = self._auto.get(key)
+                if b is not None:
+                    b.v.append(value)
+                    b.t.append(_now())  # last: its length bounds the complete points
+                    return
+            elif type(step) is int and STEP_MIN <= step <= STEP_MAX:
+                b = self._explicit.get(key)
+                if b is not None:
+                    if step >= b.next:
+                        b.next = step + 1
+                    b.v.append(value)
+                    b.s.append(step)
+                    b.t.append(_now())
+                    return
         self._log(key, value, step, timestamp)
 
     def _log(self, key: str, value: Any, step: Any, timestamp: Any) -> None:
-        """Every call but the fast paths: validate, open a segment if needed, append."""
+        """Every call but the fast paths: validate, then append (see the module doc)."""
         if self._forked:  # the parent's flusher thread did not survive the fork
             self._forked = False
             flusher.ensure_started()
-        k = self._keys.get(key)
-        if k is None:
+        b = self._bufs.get(key)
+        if b is None:
             names.key(key, "metric name")
         v = value if type(value) is float else metric_value(key, value)
         if step is not None and (type(step) is not int or not STEP_MIN <= step <= STEP_MAX):
             step = step_value(step)
         if timestamp is not None and type(timestamp) is not float:
             timestamp = timestamp_value(timestamp)
-        if k is None:
-            k = self._keys[key] = _Key(auto=step is None)
-        elif step is not None:
-            k.auto = False  # for the rest of the run (automatic steps were positions)
-        cur = k.cur
-        timed = bool(timestamp)  # 0 or None: now, as it always was
-        if cur is None or cur.mark or (cur.s is None) is not k.auto or (cur.t is None) is timed:
-            pos = cur.start + len(cur.v) if cur is not None else 0
-            nxt = pos if cur is None or cur.s is None else cur.next
-            cur = _Segment(pos, _now(), steps=not k.auto, timed=timed, nxt=nxt)
-            k.segs.append(cur)
-            k.cur = cur
-            fast, other = (self._auto, self._explicit) if k.auto else (self._explicit, self._auto)
-            other.pop(key, None)
-            if timed:
-                fast.pop(key, None)
-            else:
-                fast[key] = cur
-        if cur.s is not None:
+        ts = timestamp or _now()
+        if b is None:
+            b = self._bufs[key] = _KeyBuffer(auto=step is None)
+        if b.auto:
             if step is None:
-                step = cur.next
-            if step >= cur.next:
-                cur.next = step + 1
-            cur.s.append(step)
-        cur.v.append(v)
-        if cur.t is not None:
-            cur.t.append(timestamp)
-
-    def _look(self, now: float, flag: bool = True) -> None:
-        """The flusher's look, every tenth of a second: note how many points each key's
-        newest segment holds by ``now`` (what times are interpolated between). A segment
-        that got no point since the previous look, or holds ``SEGMENT_POINTS``, is flagged:
-        the next point opens a new one, its time read exactly (so a point logged 0.1 s or
-        more after the previous one has its exact time, and written points are freed)."""
-        for k in list(self._keys.values()):
-            seg = k.cur
-            if seg is None:
-                continue
-            n = seg.complete()
-            if n != seg.seen:
-                if not seg.ends or n > seg.ends[-1][0]:
-                    seg.ends.append((n, now))
-                if flag:
-                    seg.seen = n
-                    if n >= SEGMENT_POINTS:
-                        seg.mark = True
-            elif flag and n:
-                seg.mark = True
+                self._auto[key] = b  # (again, after a fork closed the fast path)
+                b.v.append(v)
+                b.t.append(ts)
+                return
+            self._to_explicit(key, b)
+        self._explicit[key] = b
+        if step is None:
+            step = b.next
+        if step >= b.next:
+            b.next = step + 1
+        b.v.append(v)
+        b.s.append(step)
+        b.t.append(ts)
 
     def _after_fork(self) -> None:
         """In a forked child: a fresh lock (the parent's may have been held), and the
@@ -247,18 +156,27 @@ class ActiveRun:
         self._flushing = False
         self._auto.clear()
         self._explicit.clear()
-        for k in self._keys.values():
-            if k.cur is not None:
-                k.cur.mark = True
         self._forked = True
+
+    def _to_explicit(self, key: str, b: _KeyBuffer) -> None:
+        """A key in auto mode gets an explicit step: its implied steps become stored ones."""
+        with self._flush_lock:
+            flushing, self._flushing = self._flushing, True  # no flush from a signal now
+            try:
+                self._auto.pop(key, None)
+                n = len(b.t)
+                b.next = b.s0 + n
+                b.s.extend(range(b.s0, b.s0 + n))
+                b.auto = False
+            finally:
+                self._flushing = flushing
 
     def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None, timestamp: float | None = None) -> None:
         if not isinstance(metrics, Mapping):
             raise UsageError(f"metrics must be a mapping of name to number, got {type(metrics).__name__}")
         ts = timestamp_value(timestamp) if timestamp is not None else time.time()
-        log = self._log  # one timestamp for all: never the fast paths
         for k, v in metrics.items():
-            log(k, v, step, ts)
+            self.log_metric(k, v, step, ts)
 
     def flush(self, timeout: float = -1) -> int:
         """Write buffered points; return how many. On failure they stay buffered.
@@ -267,7 +185,6 @@ class ActiveRun:
         """
         if not self.pending:
             return 0
-        self._look(_now(), flag=False)  # before any wait for the lock: a tight bound
         if not self._flush_lock.acquire(timeout=timeout):
             return 0
         if self._flushing:  # a signal handler interrupted this thread's own flush
@@ -275,69 +192,35 @@ class ActiveRun:
             return 0
         try:
             self._flushing = True
-            return self._flush_locked()
+            import numpy as np
+
+            groups: dict[str, tuple[Any, Any, Any]] = {}
+            taken: list[tuple[_KeyBuffer, int]] = []
+            for key, b in list(self._bufs.items()):
+                n = len(b.t)  # ``t`` is appended last: the first n points are complete
+                if not n:
+                    continue
+                steps = range(b.s0, b.s0 + n) if b.auto else np.frombuffer(b.s[:n], np.int64)
+                groups[key] = (steps, np.frombuffer(b.v[:n], np.float64), np.frombuffer(b.t[:n], np.float64))
+                taken.append((b, n))
+            if groups:
+                self.store.log_metric_columns(self.id, groups)
+            for b, n in taken:  # exactly the points written; later appends stay
+                del b.v[:n]
+                if b.auto:
+                    b.s0 += n
+                else:
+                    del b.s[:n]
+                del b.t[:n]
+            self._last_flush = time.monotonic()
+            return sum(n for _b, n in taken)
         finally:
             self._flushing = False
             self._flush_lock.release()
 
-    def _flush_locked(self) -> int:
-        import numpy as np
-
-        todo = []  # (key, its segments, [(segment, first, end)]) of points not yet written
-        for key, k in list(self._keys.items()):
-            segs = list(k.segs)
-            parts = [(i, seg, seg.done, n) for i, seg in enumerate(segs) if (n := seg.complete()) > seg.done]
-            if parts:
-                todo.append((key, k, segs, parts))
-        now = _now()  # every point counted above was logged before this
-        groups: dict[str, tuple[Any, Any, Any]] = {}
-        written: list[tuple[_Segment, int, float]] = []
-        for key, _k, segs, parts in todo:
-            cols: list[tuple[Any, Any, Any]] = []
-            for i, seg, a, n in parts:
-                vals = np.frombuffer(seg.v[a:n], np.float64)
-                steps = range(seg.start + a, seg.start + n) if seg.s is None else np.frombuffer(seg.s[a:n], np.int64)
-                if seg.t is not None:
-                    times = np.frombuffer(seg.t[a:n], np.float64)
-                else:
-                    # a later segment was opened after this one's last point: its t0 bounds them
-                    upper = (len(seg.v), segs[i + 1].t0) if i + 1 < len(segs) else (n, now)
-                    times = _interpolated(seg, a, n, upper)
-                cols.append((steps, vals, times))
-                written.append((seg, n, float(times[-1])))
-            if len(cols) == 1:
-                groups[key] = cols[0]
-            else:  # ranges of consecutive segments join into one when they can
-                steps_all: Any = cols[0][0]
-                if all(isinstance(c[0], range) for c in cols) and all(
-                    c[0].start == p[0].stop for p, c in itertools.pairwise(cols)
-                ):
-                    steps_all = range(cols[0][0].start, cols[-1][0].stop)
-                else:
-                    steps_all = np.concatenate([np.asarray(c[0], np.int64) for c in cols])
-                groups[key] = (steps_all, np.concatenate([c[1] for c in cols]), np.concatenate([c[2] for c in cols]))
-        if groups:
-            self.store.log_metric_columns(self.id, groups)
-        for seg, n, last in written:
-            seg.done = n
-            seg.lo = (n - 1, last)
-            k = 0
-            for x, _t in list(seg.ends):  # samples before the last written point are spent
-                if x >= n:
-                    break
-                k += 1
-            del seg.ends[:k]
-        for _key, k, _segs, _parts in todo:  # drop written segments no point can join
-            while len(k.segs) > 1 and k.segs[0] is not k.cur and k.segs[0].done == k.segs[0].complete():
-                del k.segs[0]
-        self._last_flush = time.monotonic()
-        return sum(n - a for *_x, parts in todo for _i, _s, a, n in parts)
-
     @property
     def pending(self) -> int:
-        return sum(
-            seg.complete() - seg.done for k in list(self._keys.values()) for seg in list(k.segs)
-        )
+        return sum(len(b.t) for b in list(self._bufs.values()))
 
     # -- params, tags, artifacts -------------------------------------------------------
     def log_param(self, key: str, value: Any) -> None:
@@ -394,8 +277,6 @@ class ActiveRun:
         flush_error: BaseException | None = None
         try:
             self.flush()
-            if not self.pending:  # all written: the newest segments need not stay in memory
-                self._keys, self._auto, self._explicit = {}, {}, {}
         except Exception as e:  # noqa: BLE001 - still end the run; report below
             flush_error = e
             if status == FINISHED:

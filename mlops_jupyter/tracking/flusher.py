@@ -5,10 +5,6 @@ epoch may call ``log_metric`` a few thousand times in an hour, so a clock checke
 N points never fires, and everything stays in memory until the cell ends (a kill -9
 then loses it all). The thread wakes every ``INTERVAL`` seconds and flushes the runs of
 this process that have points waiting; ``log_metric`` itself stays an append.
-
-It is also the clock of ``log_metric``: every ``LOOK_EVERY`` seconds (and after each
-write) it *looks* at the live runs, which is what timestamps are interpolated between
-(see :mod:`~mlops_jupyter.tracking.active`).
 """
 
 from __future__ import annotations
@@ -59,22 +55,11 @@ def _loop() -> None:
     last = time.monotonic()
     while True:
         time.sleep(min(INTERVAL, LOOK_EVERY))
-        look()
         if time.monotonic() - last >= INTERVAL:
             last = time.monotonic()
-            n = flush_pending()
+            flush_pending()
         else:
-            n = flush_pending(at_least=EARLY_POINTS)
-        if n:
-            look()  # a write takes a while: no gap of its length between two looks
-
-
-def look() -> None:
-    """Read the clock once for every live run (see ``ActiveRun._look``)."""
-    now = time.time()
-    for run in heartbeat.live_runs():
-        if not run.ended:
-            run._look(now)
+            flush_pending(at_least=EARLY_POINTS)
 
 
 def flush_pending(at_least: int = 1) -> int:
