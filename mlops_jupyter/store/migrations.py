@@ -58,12 +58,20 @@ def _v5_feature_repository(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
+def _v6_compact_encodings(conn: Connection) -> None:
+    """No table changes: from v6 a metric chunk may store regular steps as a range (an
+    empty ``steps`` blob) and a dataset or feature materialisation may be an Arrow IPC
+    blob. Stamping v6 makes an older release refuse the store with "upgrade" instead of
+    misreading those rows."""
+
+
 #: version -> step that upgrades a store from version-1 to version
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _v2_drift_reports,
     3: _v3_decisions_and_monitors,
     4: _v4_metric_chunks,
     5: _v5_feature_repository,
+    6: _v6_compact_encodings,
 }
 
 
