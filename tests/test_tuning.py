@@ -46,11 +46,16 @@ def store():
     return get_store()
 
 
-def test_pruned_trial_stopped_and_best_registered_as_candidate(mlops_home, tmp_path):
+def test_pruned_trial_stopped_and_best_registered_as_candidate(mlops_home, tmp_path, monkeypatch):
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
     import mlops_jupyter as mj
+    from mlops_jupyter.jobs import tuning
+
+    # checks sparser than a fast trial's life: finished trials must still hand the pruner
+    # every step (failed before: the slow trial ran on, compared with nothing)
+    monkeypatch.setattr(tuning, "PRUNE_EVERY", 2.5)
 
     nb = make_nb(tmp_path / "t.ipynb")
     storage = JournalStorage(JournalFileBackend(str(tmp_path / "study.journal")))

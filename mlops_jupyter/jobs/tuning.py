@@ -409,6 +409,9 @@ def _search(
                 st.update_job(rec.job_id, error={"type": "Pruned", "message": rec.reason})
         elif job_rec is not None and job_rec.status == JOB_FINISHED and value is not None and math.isfinite(value):
             rec.state, rec.value = "COMPLETE", float(value)
+            # every step of a finished trial, not just those a pruning check happened to
+            # see: the median pruner compares running trials with these
+            report(trial, rec, main.id)
             study.tell(trial, float(value))
         else:
             rec.state = "FAIL"
@@ -430,20 +433,22 @@ def _search(
             bar.set_postfix_str(f"best {metric}={_best(records, study.direction)}", refresh=False)
             bar.update(1)
 
+    def report(trial: Any, rec: TrialRecord, run_id: str) -> bool:
+        """Tell Optuna the intermediate points not yet reported; True when there were any."""
+        points = [p for p in st.metric_history(run_id, [metric]) if p.step is not None]
+        new = [p for p in sorted(points, key=lambda p: p.step) if p.step > rec.steps_seen]
+        for p in new:
+            if p.value is not None and math.isfinite(p.value):
+                trial.report(float(p.value), int(p.step))
+            rec.steps_seen = int(p.step)
+        return bool(new)
+
     def check_pruning() -> None:
         for jid, (trial, rec) in list(live.items()):
             if jid in pruned:
                 continue
             runs = st.search_runs(job_id=jid)
-            if not runs:
-                continue
-            points = [p for p in st.metric_history(runs[0].id, [metric]) if p.step is not None]
-            new = [p for p in sorted(points, key=lambda p: p.step) if p.step > rec.steps_seen]
-            for p in new:
-                if p.value is not None and math.isfinite(p.value):
-                    trial.report(float(p.value), int(p.step))
-                rec.steps_seen = int(p.step)
-            if new and trial.should_prune():
+            if runs and report(trial, rec, runs[0].id) and trial.should_prune():
                 pruned.add(jid)
                 ex.cancel(jid)
 
