@@ -245,9 +245,12 @@ def bench_runs_panel() -> None:
     print(f"panel, all {RUNS:,} rows: {tall:.3f} s, {sizeall / 1024:.0f} KB")
     print(f"static SVG of the parallel-coordinates chart: {tsvg:.3f} s "
           f"({0 if svg is None else len(svg) // 1024} KB)")
-    py = os.environ.get("MLFLOW_PYTHON")
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import _envs
+
+    py = _envs.python_for("mlflow")  # MLFLOW_PYTHON, else the env run_all.py builds
     if not py:
-        print("MLflow: skipped (set MLFLOW_PYTHON to an interpreter with mlflow installed)")
+        print(f"MLflow: skipped ({_envs.missing('mlflow')})")
         return
     res = subprocess.run([py, "-c", MLFLOW_CODE, str(RUNS)], capture_output=True, text=True,
                          timeout=3600, env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true",
