@@ -19,7 +19,15 @@ import tempfile
 from typing import Any
 
 from mlops_jupyter.errors import UsageError
-from mlops_jupyter.jobs.executors import Executor, Task, TaskResult, _stop, _tail, child_command
+from mlops_jupyter.jobs.executors import (
+    Executor,
+    Task,
+    TaskResult,
+    _stop,
+    _tail,
+    forkserver_enabled,
+    start_child,
+)
 
 POLL = 0.5
 CLOSE_TIMEOUT = 30
@@ -41,11 +49,10 @@ def run_on_worker(task: Task) -> dict[str, Any]:
     if event.is_set():
         return {"returncode": None, "cancelled": True, "tail": "", "where": where}
     fd, log = tempfile.mkstemp(prefix="mlops-job-", suffix=".log")
+    os.close(fd)
     cancelled = False
     try:
-        with os.fdopen(fd, "wb") as out:
-            proc = subprocess.Popen(child_command(task.argv, watch_parent=os.getpid()), stdout=out,
-                                    stderr=subprocess.STDOUT, env={**os.environ, **task.env})
+        proc = start_child(task.argv, task.env, log, watch_parent=True)
         while True:
             try:
                 proc.wait(POLL)
@@ -101,6 +108,11 @@ class DaskExecutor(Executor):
                 self.client = distributed.Client(address, timeout=15, set_as_default=False)
             except (OSError, TimeoutError, ValueError) as e:
                 raise UsageError(f"cannot reach the Dask scheduler at {address!r}: {e}") from None
+        if forkserver_enabled():
+            from mlops_jupyter.jobs import forkserver
+
+            # each worker's fork server imports while the driver prepares the jobs
+            self.client.run(forkserver.warm)
         info = self.client.scheduler_info()
         self.slots = max(1, sum(w.get("nthreads", 1) for w in info.get("workers", {}).values()))
         self._futures: dict[str, tuple[Task, Any]] = {}
