@@ -3,7 +3,9 @@
 ``dask`` alone starts a ``LocalCluster`` (one single-threaded worker process per slot,
 loopback only, no dashboard port); ``dask:ADDRESS`` joins the user's scheduler. A task
 never runs papermill in the worker's own process: it starts ``mlops run`` as a child
-(its own kernel, its own signal handling) and waits for it, checking every half second
+(its own kernel, its own signal handling), forked from the worker's job server
+(``jobs.forkserver``, started when the executor connects, so a job does not pay
+papermill's and the store's imports), and waits for it, checking every half second
 whether the driver asked it to stop (a ``distributed.Event`` per job). Tasks are never
 retried by us; when Dask retries one after a lost worker the child refuses to run the
 job twice and the driver records why.

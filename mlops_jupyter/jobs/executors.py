@@ -7,7 +7,9 @@ One registry, like papermill's engines: ``local`` (processes on this machine) an
 
 Every executor runs a job the same way: ``python -m mlops_jupyter run … --job-id ID``
 in a fresh process (its own papermill, its own kernel on an IPC socket, so parallel
-launches cannot race for TCP ports), writing to the shared store. The driver only
+launches cannot race for TCP ports), writing to the shared store. The process is forked
+from a warm server that imported papermill, nbformat and the store once
+(``jobs.forkserver``; ``MLOPS_JOB_FORKSERVER=0`` starts each one from scratch). The driver only
 submits, polls and cancels; the child records its own job row. What the driver adds:
 
 - a child whose parent process (a Dask worker) dies stops itself and records KILLED; a

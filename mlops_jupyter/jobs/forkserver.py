@@ -14,10 +14,11 @@ inherited. The server imports nothing that starts a thread (checked: with a thre
 would not fork, and the caller falls back to starting the process the usual way), opens
 no store and no socket, and forks nothing but jobs.
 
-Lifetime: the server reads requests on its stdin and exits when the process that started
-it (a Dask worker, a sweep's driver) closes it or dies. A job child started with
-``--watch-parent`` watches the server and stops itself (recorded KILLED) when it goes:
-the same guarantee as a child of the worker itself.
+Lifetime: the server reads requests on its stdin. When the process that started it (a
+Dask worker, a sweep's driver) closes it, the server exits once its running children
+have; when that process dies, the server exits at once, and a job child started with
+``--watch-parent`` (watching the server) stops itself, recorded KILLED: the same
+guarantee as a child of the worker itself.
 
 Protocol (one JSON object per line): request ``{"id", "argv", "env", "cwd", "log"}``;
 replies ``{"ready": pid}`` once, ``{"id", "pid"}`` per fork, ``{"pid", "rc"}`` when a
@@ -55,10 +56,9 @@ START_TIMEOUT = 180.0  # seconds the first fork may wait for the imports (a busy
 def _preload() -> None:
     import importlib
 
-    # jsonschema (under nbformat) compiles some 40 Lark grammars when it finds the
-    # optional rfc3987_syntax, to check "iri" formats: 1.5 s of CPU nothing here uses
-    # (nbformat validates without format checks). Absent, jsonschema skips those formats.
-    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+    from mlops_jupyter._fastimport import skip_iri_grammars
+
+    skip_iri_grammars()
     for name in PRELOAD:
         try:
             importlib.import_module(name)
@@ -93,36 +93,44 @@ def serve() -> int:
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)
     _write(out, {"ready": os.getpid()})
-    buf = b""
-    while True:
-        try:
-            ready, _, _ = select.select([inp, wake_r], [], [], 1.0)
-        except InterruptedError:
-            ready = []
-        if wake_r in ready:
-            os.read(wake_r, 4096)
-        if inp in ready:
-            data = os.read(inp, 1 << 16)
-            if not data:
-                return 0  # our caller is gone; the children watch us and stop
-            buf += data
-            while b"\n" in buf:
-                line, buf = buf.split(b"\n", 1)
-                req = json.loads(line)
-                pid = os.fork()
-                if pid == 0:
-                    for fd in (out, wake_r, wake_w):  # (stdin is replaced by the child)
-                        os.close(fd)
-                    return _child(req, devnull)
-                _write(out, {"id": req["id"], "pid": pid})
+    parent, live, reading, buf = os.getppid(), 0, True, b""
+    try:
         while True:
+            if not reading and (live == 0 or os.getppid() != parent):
+                return 0  # closed and every child reaped; or our caller died: the children watch us
             try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                break
-            if pid == 0:
-                break
-            _write(out, {"pid": pid, "rc": os.waitstatus_to_exitcode(status)})
+                ready, _, _ = select.select([inp, wake_r] if reading else [wake_r], [], [],
+                                            1.0 if reading else 0.2)
+            except InterruptedError:
+                ready = []
+            if wake_r in ready:
+                os.read(wake_r, 4096)
+            if inp in ready:
+                data = os.read(inp, 1 << 16)
+                reading = bool(data)  # end of input: serve the running children, then exit
+                buf += data
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    req = json.loads(line)
+                    pid = os.fork()
+                    if pid == 0:
+                        for fd in (out, wake_r, wake_w):  # (stdin is replaced by the child)
+                            os.close(fd)
+                        return _child(req, devnull)
+                    live += 1
+                    _write(out, {"id": req["id"], "pid": pid})
+            while live:
+                try:
+                    pid, status = os.waitpid(-1, os.WNOHANG)
+                except ChildProcessError:
+                    live = 0
+                    break
+                if pid == 0:
+                    break
+                live -= 1
+                _write(out, {"pid": pid, "rc": os.waitstatus_to_exitcode(status)})
+    except BrokenPipeError:
+        return 0  # our caller is gone; the children watch us and stop
 
 
 def _child(req: dict[str, Any], devnull: int) -> int:
@@ -283,7 +291,7 @@ class ForkServer:
         return child
 
     def close(self) -> None:
-        """Stop accepting jobs; running children finish (the server then exits)."""
+        """Stop accepting jobs; the server exits once its running children have."""
         with contextlib.suppress(OSError, ValueError):
             if self._proc.stdin is not None:
                 self._proc.stdin.close()
@@ -305,6 +313,15 @@ def server() -> ForkServer:
             if old is not None:
                 threading.Thread(target=old.close, daemon=True).start()
         return _server
+
+
+def shutdown() -> None:
+    """Close this process's server (it exits once its running children have)."""
+    global _server
+    with _server_lock:
+        old, _server = _server, None
+    if old is not None:
+        old.close()
 
 
 def warm() -> int:

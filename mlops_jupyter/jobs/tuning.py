@@ -362,6 +362,9 @@ def _search(
     bar = fanout._bar(n_trials, progress, f"tune {base.name}")
     asked = 0
     last_prune = 0.0
+    import optuna
+
+    prunes = not isinstance(study.pruner, optuna.pruners.NopPruner)  # else nothing to read
 
     def launch() -> None:
         nonlocal asked
@@ -439,7 +442,7 @@ def _search(
                     for res in ex.poll(0.3):
                         finish(res)
                     now = time.monotonic()
-                    if now - last_prune >= PRUNE_EVERY:
+                    if prunes and now - last_prune >= PRUNE_EVERY:
                         last_prune = now
                         check_pruning()
                     launch()
