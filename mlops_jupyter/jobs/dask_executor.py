@@ -13,6 +13,7 @@ job twice and the driver records why.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import socket
@@ -147,7 +148,10 @@ class DaskExecutor(Executor):
             )
 
     def submit(self, task: Task) -> None:
-        fut = self.client.submit(run_on_worker, task, key=f"mlops-job-{task.job_id}",
+        # the worker needs the command line only: the prepared notebook would make it
+        # import nbformat (and its jsonschema) just to unpickle it
+        remote = dataclasses.replace(task, prep=None)
+        fut = self.client.submit(run_on_worker, remote, key=f"mlops-job-{task.job_id}",
                                  pure=False, retries=0)
         self._futures[task.job_id] = (task, fut)
 
