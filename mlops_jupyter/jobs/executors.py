@@ -229,6 +229,10 @@ class LocalExecutor(Executor):
     def close(self) -> None:
         for _, proc, _ in self._procs.values():
             _stop(proc, grace=30)
+        if forkserver_enabled():
+            from mlops_jupyter.jobs import forkserver
+
+            forkserver.shutdown()  # no process of ours outlives the sweep
         import shutil
 
         shutil.rmtree(self._logdir, ignore_errors=True)
