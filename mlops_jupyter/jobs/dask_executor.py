@@ -100,10 +100,13 @@ class DaskExecutor(Executor):
             ) from None
         self.address = address
         self._cluster = None
+        warm = forkserver_enabled()
         if address is None:
             self._cluster = distributed.LocalCluster(
                 n_workers=parallel, threads_per_worker=1, processes=True, host="127.0.0.1",
                 dashboard_address=None, silence_logs=logging.ERROR,
+                # each worker starts its job server as it starts (forkserver.dask_setup)
+                preload=["mlops_jupyter.jobs.forkserver"] if warm else [],
             )
             self.client = distributed.Client(self._cluster, set_as_default=False)
         else:
@@ -111,11 +114,11 @@ class DaskExecutor(Executor):
                 self.client = distributed.Client(address, timeout=15, set_as_default=False)
             except (OSError, TimeoutError, ValueError) as e:
                 raise UsageError(f"cannot reach the Dask scheduler at {address!r}: {e}") from None
-        if forkserver_enabled():
-            from mlops_jupyter.jobs import forkserver
+            if warm:
+                from mlops_jupyter.jobs import forkserver
 
-            # each worker's fork server imports while the driver prepares the jobs
-            self.client.run(forkserver.warm)
+                # each worker's job server imports while the driver prepares the jobs
+                self.client.run(forkserver.warm)
         info = self.client.scheduler_info()
         self.slots = max(1, sum(w.get("nthreads", 1) for w in info.get("workers", {}).values()))
         self._futures: dict[str, tuple[Task, Any]] = {}

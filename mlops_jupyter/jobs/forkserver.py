@@ -329,6 +329,12 @@ def warm() -> int:
     return server().pid
 
 
+def dask_setup(worker: Any) -> None:
+    """distributed's preload hook (``preload=["mlops_jupyter.jobs.forkserver"]``): the
+    worker's job server starts, and imports, while the worker itself starts."""
+    warm()
+
+
 def spawn(argv: list[str], env: dict[str, str], log: str) -> Child | None:
     """``python -m mlops_jupyter ARGV`` forked from this process's server (its output to
     ``log``, ``env`` as its whole environment, this working directory); None when the
