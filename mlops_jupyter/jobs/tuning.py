@@ -389,6 +389,10 @@ def _search(
         value = None
         if main is not None and metric in main.metrics:
             value = main.metrics[metric].last
+        if prunes and main is not None and rec.job_id not in pruned:
+            # the points logged since the last read (all of them for a trial faster than
+            # PRUNE_EVERY): the median pruner compares later trials with these
+            report_points(trial, rec, main.id)
         if rec.job_id in pruned:
             rec.state, rec.reason = "PRUNED", "pruned: intermediate values below the median"
             study.tell(trial, state=_state("PRUNED"))
@@ -417,20 +421,22 @@ def _search(
             bar.set_postfix_str(f"best {metric}={_best(records, study.direction)}", refresh=False)
             bar.update(1)
 
+    def report_points(trial: Any, rec: TrialRecord, run_id: str) -> bool:
+        """Report the run's new intermediate points to Optuna; False: none."""
+        points = [p for p in st.metric_history(run_id, [metric]) if p.step is not None]
+        new = [p for p in sorted(points, key=lambda p: p.step) if p.step > rec.steps_seen]
+        for p in new:
+            if p.value is not None and math.isfinite(p.value):
+                trial.report(float(p.value), int(p.step))
+            rec.steps_seen = int(p.step)
+        return bool(new)
+
     def check_pruning() -> None:
         for jid, (trial, rec) in list(live.items()):
             if jid in pruned:
                 continue
             runs = st.search_runs(job_id=jid)
-            if not runs:
-                continue
-            points = [p for p in st.metric_history(runs[0].id, [metric]) if p.step is not None]
-            new = [p for p in sorted(points, key=lambda p: p.step) if p.step > rec.steps_seen]
-            for p in new:
-                if p.value is not None and math.isfinite(p.value):
-                    trial.report(float(p.value), int(p.step))
-                rec.steps_seen = int(p.step)
-            if new and trial.should_prune():
+            if runs and report_points(trial, rec, runs[0].id) and trial.should_prune():
                 pruned.add(jid)
                 ex.cancel(jid)
 
