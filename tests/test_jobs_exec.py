@@ -184,6 +184,9 @@ def test_parallel_sweep_under_one_parent(mlops_home, tmp_path, capsys):
     assert {tuple(sorted(c.parameters.items())) for c in children} == {
         (("alpha", a), ("n", n)) for a in (0.1, 0.5) for n in (1, 2)}
     assert elapsed < 60
+    from mlops_jupyter.jobs import forkserver
+
+    assert forkserver._server is None  # the jobs' fork server did not outlive the sweep
 
 
 def test_sweep_validates_every_combination_first(mlops_home, tmp_path):

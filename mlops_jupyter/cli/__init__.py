@@ -78,4 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run() -> None:
+    from mlops_jupyter._fastimport import skip_iri_grammars
+
+    skip_iri_grammars()
     sys.exit(main())

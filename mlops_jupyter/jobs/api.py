@@ -238,7 +238,7 @@ def execute(
 
     def on_cell(done: int, total: int) -> None:
         now = time.monotonic()
-        if now - last[0] >= PROGRESS_EVERY:
+        if done == 1 or now - last[0] >= PROGRESS_EVERY:  # the first: its kernel is up and running
             last[0] = now
             try:
                 st.update_job(rec.id, cells_done=done)

@@ -3,7 +3,9 @@
 ``dask`` alone starts a ``LocalCluster`` (one single-threaded worker process per slot,
 loopback only, no dashboard port); ``dask:ADDRESS`` joins the user's scheduler. A task
 never runs papermill in the worker's own process: it starts ``mlops run`` as a child
-(its own kernel, its own signal handling) and waits for it, checking every half second
+(its own kernel, its own signal handling), forked from the worker's job server
+(``jobs.forkserver``, started when the executor connects, so a job does not pay
+papermill's and the store's imports), and waits for it, checking every half second
 whether the driver asked it to stop (a ``distributed.Event`` per job). Tasks are never
 retried by us; when Dask retries one after a lost worker the child refuses to run the
 job twice and the driver records why.
@@ -11,6 +13,7 @@ job twice and the driver records why.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import socket
@@ -19,7 +22,15 @@ import tempfile
 from typing import Any
 
 from mlops_jupyter.errors import UsageError
-from mlops_jupyter.jobs.executors import Executor, Task, TaskResult, _stop, _tail, child_command
+from mlops_jupyter.jobs.executors import (
+    Executor,
+    Task,
+    TaskResult,
+    _stop,
+    _tail,
+    forkserver_enabled,
+    start_child,
+)
 
 POLL = 0.5
 CLOSE_TIMEOUT = 30
@@ -41,11 +52,10 @@ def run_on_worker(task: Task) -> dict[str, Any]:
     if event.is_set():
         return {"returncode": None, "cancelled": True, "tail": "", "where": where}
     fd, log = tempfile.mkstemp(prefix="mlops-job-", suffix=".log")
+    os.close(fd)
     cancelled = False
     try:
-        with os.fdopen(fd, "wb") as out:
-            proc = subprocess.Popen(child_command(task.argv, watch_parent=os.getpid()), stdout=out,
-                                    stderr=subprocess.STDOUT, env={**os.environ, **task.env})
+        proc = start_child(task.argv, task.env, log, watch_parent=True)
         while True:
             try:
                 proc.wait(POLL)
@@ -90,10 +100,13 @@ class DaskExecutor(Executor):
             ) from None
         self.address = address
         self._cluster = None
+        warm = forkserver_enabled()
         if address is None:
             self._cluster = distributed.LocalCluster(
                 n_workers=parallel, threads_per_worker=1, processes=True, host="127.0.0.1",
                 dashboard_address=None, silence_logs=logging.ERROR,
+                # each worker starts its job server as it starts (forkserver.dask_setup)
+                preload=["mlops_jupyter.jobs.forkserver"] if warm else [],
             )
             self.client = distributed.Client(self._cluster, set_as_default=False)
         else:
@@ -101,6 +114,11 @@ class DaskExecutor(Executor):
                 self.client = distributed.Client(address, timeout=15, set_as_default=False)
             except (OSError, TimeoutError, ValueError) as e:
                 raise UsageError(f"cannot reach the Dask scheduler at {address!r}: {e}") from None
+            if warm:
+                from mlops_jupyter.jobs import forkserver
+
+                # each worker's job server imports while the driver prepares the jobs
+                self.client.run(forkserver.warm)
         info = self.client.scheduler_info()
         self.slots = max(1, sum(w.get("nthreads", 1) for w in info.get("workers", {}).values()))
         self._futures: dict[str, tuple[Task, Any]] = {}
@@ -133,7 +151,10 @@ class DaskExecutor(Executor):
             )
 
     def submit(self, task: Task) -> None:
-        fut = self.client.submit(run_on_worker, task, key=f"mlops-job-{task.job_id}",
+        # the worker needs the command line only: the prepared notebook would make it
+        # import nbformat (and its jsonschema) just to unpickle it
+        remote = dataclasses.replace(task, prep=None)
+        fut = self.client.submit(run_on_worker, remote, key=f"mlops-job-{task.job_id}",
                                  pure=False, retries=0)
         self._futures[task.job_id] = (task, fut)
 

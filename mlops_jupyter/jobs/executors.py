@@ -7,7 +7,9 @@ One registry, like papermill's engines: ``local`` (processes on this machine) an
 
 Every executor runs a job the same way: ``python -m mlops_jupyter run … --job-id ID``
 in a fresh process (its own papermill, its own kernel on an IPC socket, so parallel
-launches cannot race for TCP ports), writing to the shared store. The driver only
+launches cannot race for TCP ports), writing to the shared store. The process is forked
+from a warm server that imported papermill, nbformat and the store once
+(``jobs.forkserver``; ``MLOPS_JOB_FORKSERVER=0`` starts each one from scratch). The driver only
 submits, polls and cancels; the child records its own job row. What the driver adds:
 
 - a child whose parent process (a Dask worker) dies stops itself and records KILLED; a
@@ -33,6 +35,7 @@ from typing import Any
 from mlops_jupyter.errors import UsageError
 
 EXIT_ALREADY_STARTED = 3  # `mlops run --job-id X` when X exists: a retry after a lost worker
+ENV_FORKSERVER = "MLOPS_JOB_FORKSERVER"  # "0": every job process imports everything itself
 ENTRY_POINT_GROUP = "mlops_jupyter.executors"
 LOG_TAIL = 1500
 
@@ -111,6 +114,29 @@ def child_command(argv: list[str], watch_parent: int | None = None) -> list[str]
     return cmd
 
 
+def forkserver_enabled() -> bool:
+    return os.environ.get(ENV_FORKSERVER, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def start_child(argv: list[str], env: Mapping[str, str], log: str, *, watch_parent: bool = False) -> Any:
+    """``python -m mlops_jupyter ARGV`` as a new process writing to ``log``: forked from
+    this process's warm server (``jobs.forkserver``: the imports are paid once, not per
+    job), else started the usual way (``MLOPS_JOB_FORKSERVER=0``, or a server that cannot
+    fork). With ``watch_parent`` the job stops itself when its parent goes (the server,
+    which goes with this process). Returns a Popen-like object."""
+    full = {**os.environ, **env}
+    if forkserver_enabled():
+        from mlops_jupyter.jobs import forkserver
+
+        srv = forkserver.server()
+        child = srv.spawn([*argv, *(["--watch-parent", str(srv.pid)] if watch_parent else [])], full, log)
+        if child is not None:
+            return child
+    with open(log, "ab") as out:
+        return subprocess.Popen(child_command(argv, watch_parent=os.getpid() if watch_parent else None),
+                                stdout=out, stderr=subprocess.STDOUT, env=full)
+
+
 def _tail(path: str) -> str:
     try:
         with open(path, "rb") as f:
@@ -121,7 +147,7 @@ def _tail(path: str) -> str:
         return ""
 
 
-def _stop(proc: subprocess.Popen[bytes], grace: float = 60.0) -> None:
+def _stop(proc: Any, grace: float = 60.0) -> None:
     """SIGTERM (the child records KILLED and kills its kernel), then SIGKILL."""
     if proc.poll() is not None:
         return
@@ -142,7 +168,7 @@ class LocalExecutor(Executor):
     def __init__(self, parallel: int = 2) -> None:
         super().__init__(name="local", slots=parallel)
         self._pending: list[Task] = []
-        self._procs: dict[str, tuple[Task, subprocess.Popen[bytes], str]] = {}
+        self._procs: dict[str, tuple[Task, Any, str]] = {}
         self._cancelled: set[str] = set()
         self._logdir = tempfile.mkdtemp(prefix="mlops-jobs-")
 
@@ -157,9 +183,7 @@ class LocalExecutor(Executor):
         while self._pending and len(self._procs) < self.slots:
             task = self._pending.pop(0)
             log = os.path.join(self._logdir, f"{task.job_id}.log")
-            with open(log, "wb") as out:
-                proc = subprocess.Popen(child_command(task.argv), stdout=out,
-                                        stderr=subprocess.STDOUT, env={**os.environ, **task.env})
+            proc = start_child(task.argv, task.env, log)
             self._procs[task.job_id] = (task, proc, log)
 
     def running(self) -> int:
@@ -205,6 +229,10 @@ class LocalExecutor(Executor):
     def close(self) -> None:
         for _, proc, _ in self._procs.values():
             _stop(proc, grace=30)
+        if forkserver_enabled():
+            from mlops_jupyter.jobs import forkserver
+
+            forkserver.shutdown()  # no process of ours outlives the sweep
         import shutil
 
         shutil.rmtree(self._logdir, ignore_errors=True)

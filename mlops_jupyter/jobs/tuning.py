@@ -378,6 +378,9 @@ def _search(
     bar = fanout._bar(n_trials, progress, f"tune {base.name}")
     asked = 0
     last_prune = 0.0
+    import optuna
+
+    prunes = not isinstance(study.pruner, optuna.pruners.NopPruner)  # else nothing to read
 
     def launch() -> None:
         nonlocal asked
@@ -402,6 +405,10 @@ def _search(
         value = None
         if main is not None and metric in main.metrics:
             value = main.metrics[metric].last
+        if prunes and main is not None and rec.job_id not in pruned:
+            # the points logged since the last read (all of them for a trial faster than
+            # PRUNE_EVERY): the median pruner compares later trials with these
+            report(trial, rec, main.id)
         if rec.job_id in pruned:
             rec.state, rec.reason = "PRUNED", "pruned: intermediate values below the median"
             study.tell(trial, state=_state("PRUNED"))
@@ -409,9 +416,6 @@ def _search(
                 st.update_job(rec.job_id, error={"type": "Pruned", "message": rec.reason})
         elif job_rec is not None and job_rec.status == JOB_FINISHED and value is not None and math.isfinite(value):
             rec.state, rec.value = "COMPLETE", float(value)
-            # every step of a finished trial, not just those a pruning check happened to
-            # see: the median pruner compares running trials with these
-            report(trial, rec, main.id)
             study.tell(trial, float(value))
         else:
             rec.state = "FAIL"
@@ -460,7 +464,7 @@ def _search(
                     for res in ex.poll(0.3):
                         finish(res)
                     now = time.monotonic()
-                    if now - last_prune >= PRUNE_EVERY:
+                    if prunes and now - last_prune >= PRUNE_EVERY:
                         last_prune = now
                         check_pruning()
                     launch()
