@@ -116,3 +116,64 @@ def _alive(pid: int) -> bool:
     from mlops_jupyter._proc import is_alive
 
     return is_alive(pid, None)
+
+
+SERVER_AND_FORKED_HELPER = """
+import os, sys, time
+from mlops_jupyter.jobs import forkserver
+srv = forkserver.server()
+srv._ready.wait(120)
+helper = os.fork()  # holds the server's stdin pipe open, as multiprocessing's fork would
+if helper == 0:
+    time.sleep(30)
+    os._exit(0)
+print(srv.pid, helper, flush=True)
+if sys.argv[1] == "shutdown":
+    t = time.monotonic()
+    forkserver.shutdown()
+    print(round(time.monotonic() - t, 2), srv._proc.poll() is not None, flush=True)
+    os.kill(helper, 9)
+else:
+    time.sleep(600)
+"""
+
+
+@pytest.mark.parametrize("how", ["shutdown", "caller_killed"])
+def test_server_follows_its_caller_even_when_a_forked_process_holds_its_pipe(how):
+    """Failed before: the server noticed neither a close nor its caller's death while a
+    process forked by the caller kept the pipe open (shutdown waited 5 s and returned
+    with the server alive; a killed caller left it running under init)."""
+    caller = subprocess.Popen([sys.executable, "-c", SERVER_AND_FORKED_HELPER, how],
+                              stdout=subprocess.PIPE, text=True)
+    server_pid, helper_pid = map(int, caller.stdout.readline().split())
+    try:
+        if how == "shutdown":
+            took, exited = caller.stdout.readline().split()
+            assert exited == "True" and float(took) < 4, (took, exited)
+        else:
+            caller.kill()
+            end = time.monotonic() + 15
+            while time.monotonic() < end and _alive(server_pid):
+                time.sleep(0.2)
+            assert not _alive(server_pid)
+    finally:
+        caller.kill()
+        caller.wait()
+        for pid in (server_pid, helper_pid):
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_a_server_not_ready_in_time_is_asked_nothing_and_stopped(monkeypatch, tmp_path):
+    """Failed before: the request was written anyway, so once its imports were done the
+    server forked the job beside the caller's fallback process (the job ran twice)."""
+    from mlops_jupyter.jobs import forkserver
+
+    monkeypatch.setattr(forkserver, "START_TIMEOUT", 0.0)
+    srv = forkserver.ForkServer()
+    try:
+        assert srv.spawn(["--version"], dict(os.environ), str(tmp_path / "x.log")) is None
+        assert srv._proc.wait(10) is not None  # stopped: it can never fork that job later
+        assert not (tmp_path / "x.log").exists()
+    finally:
+        srv._abandon()

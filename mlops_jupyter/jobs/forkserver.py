@@ -10,17 +10,21 @@ would (same argument parsing, signal handling, exit codes, atexit hooks), with t
 caller's environment and working directory, its output in the job's log file.
 
 So each job is still a fresh process with a fresh kernel; only the imports are
-inherited. The server imports nothing that starts a thread (checked: with a thread it
-would not fork, and the caller falls back to starting the process the usual way), opens
-no store and no socket, and forks nothing but jobs.
+inherited. The server imports nothing that starts a Python thread (checked: with one it
+would not fork, and the caller falls back to starting the process the usual way; the
+native threads OpenBLAS and jemalloc start register their own fork handlers), opens no
+store and no socket, and forks nothing but jobs.
 
 Lifetime: the server reads requests on its stdin. When the process that started it (a
-Dask worker, a sweep's driver) closes it, the server exits once its running children
-have; when that process dies, the server exits at once, and a job child started with
+Dask worker, a sweep's driver) sends ``{"close": true}`` or closes the pipe, the server
+exits once its running children have; when that process dies (checked every second, not
+only at the pipe's end: a process the caller forked may still hold the pipe open), the
+server exits at once, and a job child started with
 ``--watch-parent`` (watching the server) stops itself, recorded KILLED: the same
 guarantee as a child of the worker itself.
 
-Protocol (one JSON object per line): request ``{"id", "argv", "env", "cwd", "log"}``;
+Protocol (one JSON object per line): request ``{"id", "argv", "env", "cwd", "log"}`` or
+``{"close": true}``;
 replies ``{"ready": pid}`` once, ``{"id", "pid"}`` per fork, ``{"pid", "rc"}`` when a
 child exits (``rc`` as :attr:`subprocess.Popen.returncode`: ``-N`` for signal N).
 """
@@ -46,10 +50,11 @@ PRELOAD = (
     "jupyter_client.manager", "jupyter_client.kernelspec", "jupyter_client.asynchronous", "IPython",
     "mlops_jupyter.cli", "mlops_jupyter.cli.jobs", "mlops_jupyter.jobs.api",
     "mlops_jupyter.jobs.runner", "mlops_jupyter.jobs.scrub", "mlops_jupyter.jobs.job",
-    "mlops_jupyter.store.sql", "mlops_jupyter.store.blobs", "mlops_jupyter.tracking.session",
+    "mlops_jupyter.store.sql", "mlops_jupyter.store.artifacts", "mlops_jupyter.tracking.session",
     "fsspec", "psycopg", "s3fs",
 )
 START_TIMEOUT = 180.0  # seconds the first fork may wait for the imports (a busy machine)
+FORK_TIMEOUT = 60.0  # seconds a ready server may take to answer a fork (it takes milliseconds)
 
 
 # -- the server -----------------------------------------------------------------------------
@@ -96,8 +101,8 @@ def serve() -> int:
     parent, live, reading, buf = os.getppid(), 0, True, b""
     try:
         while True:
-            if not reading and (live == 0 or os.getppid() != parent):
-                return 0  # closed and every child reaped; or our caller died: the children watch us
+            if os.getppid() != parent or (not reading and live == 0):
+                return 0  # our caller died (the children watch us); or closed and every child reaped
             try:
                 ready, _, _ = select.select([inp, wake_r] if reading else [wake_r], [], [],
                                             1.0 if reading else 0.2)
@@ -112,6 +117,9 @@ def serve() -> int:
                 while b"\n" in buf:
                     line, buf = buf.split(b"\n", 1)
                     req = json.loads(line)
+                    if req.get("close"):
+                        reading = False  # serve the running children, then exit
+                        break
                     pid = os.fork()
                     if pid == 0:
                         for fd in (out, wake_r, wake_w):  # (stdin is replaced by the child)
@@ -227,7 +235,6 @@ class ForkServer:
         self._next = 0
         self._pending: dict[int, Child] = {}
         self._children: dict[int, Child] = {}
-        self._early: dict[int, int] = {}  # exit statuses that came before their fork reply
         threading.Thread(target=self._read, name="mlops-forkserver", daemon=True).start()
 
     def matches(self) -> bool:
@@ -251,14 +258,10 @@ class ForkServer:
                     if child is not None:
                         child.pid = msg["pid"]
                         self._children[child.pid] = child
-                        if child.pid in self._early:
-                            child._exit(self._early.pop(child.pid))
                         child._started.set()
-                elif "rc" in msg:
+                elif "rc" in msg:  # always after that child's fork reply (one writer, in order)
                     child = self._children.pop(msg["pid"], None)
-                    if child is None:
-                        self._early[msg["pid"]] = msg["rc"]
-                    else:
+                    if child is not None:
                         child._exit(msg["rc"])
         with self._lock:
             self.dead = True
@@ -271,6 +274,9 @@ class ForkServer:
         """Fork ``python -m mlops_jupyter ARGV``; None if this server cannot (the caller
         then starts the process itself)."""
         child = Child(self)
+        if not self._ready.wait(START_TIMEOUT):
+            self._abandon()  # nothing was asked of it: the caller's own process is the only one
+            return None
         with self._lock:
             if self.dead or self.unsafe:
                 return None
@@ -284,16 +290,32 @@ class ForkServer:
             except (OSError, ValueError):
                 self._pending.pop(self._next, None)
                 return None
-        if not child._started.wait(START_TIMEOUT) or not child.pid:
+        if not child._started.wait(FORK_TIMEOUT):
+            # a ready server that does not answer is stuck: kill it, so it can never fork
+            # this request later beside the caller's fallback; a fork it answered before
+            # dying still reaches us (the reader drains the pipe first)
+            self._abandon()
+            child._started.wait(5)
+        if not child.pid:
             with self._lock:
                 self._pending.pop(req["id"], None)
             return None
         return child
 
+    def _abandon(self) -> None:
+        with contextlib.suppress(OSError):
+            self._proc.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._proc.wait(5)
+
     def close(self) -> None:
-        """Stop accepting jobs; the server exits once its running children have."""
+        """Stop accepting jobs; the server exits once its running children have (told in
+        so many words: a process we forked may hold the pipe open, so its end may not come)."""
         with contextlib.suppress(OSError, ValueError):
             if self._proc.stdin is not None:
+                with self._lock:
+                    self._proc.stdin.write(b'{"close": true}\n')
+                    self._proc.stdin.flush()
                 self._proc.stdin.close()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self._proc.wait(5)
