@@ -192,6 +192,33 @@ def test_forked_child_still_flushes_in_the_background(mlops_home: Path) -> None:
         assert [p.value for p in hist] == [0.0, 1.0, 2.0, 3.0, 4.0]
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_forked_child_does_not_write_the_parents_buffered_points(mlops_home: Path) -> None:
+    """Failed before (review): the child's flusher wrote the points the parent had
+    buffered before the fork, and the parent wrote them too: every one twice."""
+    with mj.start_run() as run:
+        for i in range(5):
+            run.log_metric("m", float(i))  # buffered, not flushed
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                run.log_metric("child", 1.0)
+                run.log_metric("m", 99.0)  # the child's own point: after the parent's steps
+                deadline = time.monotonic() + 8
+                while time.monotonic() < deadline and run.pending:
+                    time.sleep(0.05)
+                code = 0 if run.pending == 0 else 2
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    hist = mj.metric_history(run.id, ["m"])
+    assert sorted((p.step, p.value) for p in hist) == [(0, 0.0), (1, 1.0), (2, 2.0), (3, 3.0),
+                                                       (4, 4.0), (5, 99.0)]
+    assert [p.value for p in mj.metric_history(run.id, ["child"])] == [1.0]
+
+
 def test_a_fast_loop_is_written_while_it_runs(mlops_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Many points waiting are written within a fraction of a second, before the tick."""
     from mlops_jupyter.tracking import flusher

@@ -156,6 +156,10 @@ class ActiveRun:
         self._flushing = False
         self._auto.clear()
         self._explicit.clear()
+        for b in self._bufs.values():  # the parent writes the points it buffered, not us
+            if b.auto:
+                b.s0 += len(b.t)
+            del b.v[:], b.t[:], b.s[:]
         self._forked = True
 
     def _to_explicit(self, key: str, b: _KeyBuffer) -> None:
