@@ -460,6 +460,16 @@ def test_arrow_storage_round_trips_and_is_verified(mlops_home: Path) -> None:
         mj.datasets.add(df, name="x", storage="csv")
 
 
+def test_parquet_read_table_names_a_missing_column(mlops_home: Path) -> None:
+    """Failed before (review): a raw pyarrow ArrowInvalid instead of the Arrow path's message."""
+    from mlops_jupyter.datasets.api import read_table
+
+    v = mj.datasets.add(frame(20), name="pq")
+    assert read_table(v, ["id"]).num_rows == 20
+    with pytest.raises(UsageError, match=r"pq@v1 has no column\(s\) \['nope'\]; columns: .*'id'"):
+        read_table(v, ["id", "nope"])
+
+
 def test_arrow_storage_compresses_only_what_pays(mlops_home: Path) -> None:
     import pyarrow as pa
     import pyarrow.ipc as ipc

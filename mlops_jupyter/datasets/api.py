@@ -130,9 +130,7 @@ def _table(st: Any, v: Any, columns: list[str] | None = None) -> Any:
         if columns is None:
             return reader.read_all()
         names = reader.schema.names
-        missing = [c for c in columns if c not in names]
-        if missing:
-            raise UsageError(f"{_label(v)} has no column(s) {missing}; columns: {names[:20]}")
+        _check_columns(v, columns, names)
         if (reader.metadata or {}).get(ARROW_COMPRESSION_KEY.encode()) == b"none":
             return reader.read_all().select(columns)  # views of the bytes: nothing to skip
         # compressed: decompress only these (Arrow copies selected fields even when plain)
@@ -140,7 +138,15 @@ def _table(st: Any, v: Any, columns: list[str] | None = None) -> Any:
         return ipc.open_file(buf, options=options).read_all().select(columns)
     import pyarrow.parquet as pq
 
+    if columns is not None:
+        _check_columns(v, columns, pq.ParquetFile(pa.BufferReader(buf)).schema_arrow.names)
     return pq.read_table(pa.BufferReader(buf), columns=columns)
+
+
+def _check_columns(v: Any, columns: list[str], names: list[str]) -> None:
+    missing = [c for c in columns if c not in names]
+    if missing:
+        raise UsageError(f"{_label(v)} has no column(s) {missing}; columns: {names[:20]}")
 
 
 def _label(v: Any) -> str:
