@@ -151,7 +151,7 @@ def _watch_parent(pid: int) -> None:
     def watch() -> None:
         while os.getppid() == pid:
             time.sleep(0.5)
-        runner.STOP_REASON = "the worker process that started this job was lost"
+        runner.STOP_REASON = "the worker process that started this job (or its job server) was lost"
         os.kill(os.getpid(), signal.SIGTERM)
 
     threading.Thread(target=watch, name="mlops-watch-parent", daemon=True).start()
