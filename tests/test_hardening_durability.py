@@ -11,6 +11,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -167,6 +168,24 @@ def test_kernel_flushes_on_sigterm(mlops_home: Path, tmp_path: Path, monkeypatch
 
 
 
+def _in_forked_child(run: Any, log: Any) -> None:
+    """Fork; the child calls ``log`` and waits (at most 8 s) until its background flusher
+    has written everything, without ending the run; the parent checks it did."""
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            log()
+            deadline = time.monotonic() + 8
+            while time.monotonic() < deadline and run.pending:
+                time.sleep(0.05)
+            code = 0 if run.pending == 0 else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_forked_child_still_flushes_in_the_background(mlops_home: Path) -> None:
     """The flusher thread does not survive a fork: the child's next logging call starts
@@ -174,20 +193,8 @@ def test_forked_child_still_flushes_in_the_background(mlops_home: Path) -> None:
     with mj.start_run() as run:
         run.log_metric("parent", 1.0)
         run.flush()
-        pid = os.fork()
-        if pid == 0:  # the child: log, then wait for the background flush (no run.end)
-            code = 1
-            try:
-                for i in range(5):
-                    run.log_metric("child", float(i))
-                deadline = time.monotonic() + 8
-                while time.monotonic() < deadline and run.pending:
-                    time.sleep(0.05)
-                code = 0 if run.pending == 0 else 2
-            finally:
-                os._exit(code)
-        _, status = os.waitpid(pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 0
+        # the child: log, then wait for the background flush (no run.end)
+        _in_forked_child(run, lambda: [run.log_metric("child", float(i)) for i in range(5)])
         hist = mj.metric_history(run.id, ["child"])
         assert [p.value for p in hist] == [0.0, 1.0, 2.0, 3.0, 4.0]
 
@@ -199,20 +206,8 @@ def test_forked_child_does_not_write_the_parents_buffered_points(mlops_home: Pat
     with mj.start_run() as run:
         for i in range(5):
             run.log_metric("m", float(i))  # buffered, not flushed
-        pid = os.fork()
-        if pid == 0:
-            code = 1
-            try:
-                run.log_metric("child", 1.0)
-                run.log_metric("m", 99.0)  # the child's own point: after the parent's steps
-                deadline = time.monotonic() + 8
-                while time.monotonic() < deadline and run.pending:
-                    time.sleep(0.05)
-                code = 0 if run.pending == 0 else 2
-            finally:
-                os._exit(code)
-        _, status = os.waitpid(pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 0
+        # the child's own "m" point comes after the parent's steps
+        _in_forked_child(run, lambda: (run.log_metric("child", 1.0), run.log_metric("m", 99.0)))
     hist = mj.metric_history(run.id, ["m"])
     assert sorted((p.step, p.value) for p in hist) == [(0, 0.0), (1, 1.0), (2, 2.0), (3, 3.0),
                                                        (4, 4.0), (5, 99.0)]
