@@ -10,20 +10,14 @@ import sys
 import time
 from pathlib import Path
 
-import nbformat
 import pytest
+from nbmaker import template
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="fork")
 
 
 def make_nb(path: Path, body: str) -> Path:
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    p = nbformat.v4.new_code_cell("alpha = 0.5\nsleep = 0.0")
-    p.metadata["tags"] = ["parameters"]
-    nb.cells = [p, nbformat.v4.new_code_cell(body)]
-    nbformat.write(nb, str(path))
-    return path
+    return template(path, "alpha = 0.5\nsleep = 0.0", body)
 
 
 BODY = """

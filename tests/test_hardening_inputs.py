@@ -11,8 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-import nbformat
 import pytest
+from nbmaker import template
 
 import mlops_jupyter as mj
 from mlops_jupyter.cli import main
@@ -109,13 +109,7 @@ def test_secret_run_params_are_masked(mlops_home: Path) -> None:
 
 
 def _template(path: Path, body: str, params: str) -> Path:
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    p = nbformat.v4.new_code_cell(params)
-    p.metadata["tags"] = ["parameters"]
-    nb.cells = [p, nbformat.v4.new_code_cell(body)]
-    nbformat.write(nb, str(path))
-    return path
+    return template(path, params, body)
 
 
 def test_failed_job_stores_no_password(mlops_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,8 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-import nbformat
 import pytest
+from nbmaker import template
 
 from mlops_jupyter.cli import main
 
@@ -25,13 +25,7 @@ with mj.start_run(name="t", params={"alpha": alpha}):
 
 
 def make_nb(path: Path, *bodies: str, params: str = "alpha = 0.5\nn = 3") -> Path:
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    p = nbformat.v4.new_code_cell(params)
-    p.metadata["tags"] = ["parameters"]
-    nb.cells = [p, *(nbformat.v4.new_code_cell(b) for b in bodies)]
-    nbformat.write(nb, str(path))
-    return path
+    return template(path, params, *bodies)
 
 
 def store():

@@ -13,8 +13,8 @@ import threading
 import time
 from pathlib import Path
 
-import nbformat
 import pytest
+from nbmaker import template
 
 pytest.importorskip("distributed")
 pytest.importorskip("optuna")
@@ -32,13 +32,7 @@ with mj.start_run(name="t", params={"alpha": alpha}):
 
 
 def make_nb(path: Path, body: str = TRIAL, params: str = "alpha = 0.5\nn = 2\nsleep = 0.0") -> Path:
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    p = nbformat.v4.new_code_cell(params)
-    p.metadata["tags"] = ["parameters"]
-    nb.cells = [p, nbformat.v4.new_code_cell(body)]
-    nbformat.write(nb, str(path))
-    return path
+    return template(path, params, body)
 
 
 def store():

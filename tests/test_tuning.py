@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import nbformat
 import pytest
+from nbmaker import template
 
 from mlops_jupyter.cli import main
 
@@ -31,13 +31,7 @@ with mj.start_run(name="trial", params={"x": x}):
 
 
 def make_nb(path: Path) -> Path:
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    p = nbformat.v4.new_code_cell('x = 0.5\nsteps = 4\npause = 0.0\nmodel_name = ""')
-    p.metadata["tags"] = ["parameters"]
-    nb.cells = [p, nbformat.v4.new_code_cell(BODY)]
-    nbformat.write(nb, str(path))
-    return path
+    return template(path, 'x = 0.5\nsteps = 4\npause = 0.0\nmodel_name = ""', BODY)
 
 
 def store():
