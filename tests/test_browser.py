@@ -265,3 +265,80 @@ def test_compare_panels_live_saved_reopened_and_exported(lab: dict[str, Any], br
         assert box and box["width"] > 300 and box["height"] > 200
         _shot(img, f"5-nbconvert-{name}-chart.png")
         page.close()
+
+
+TUNE_AND_TREND = [
+    "import mlops_jupyter as mj, nbformat\n"
+    "nb = nbformat.v4.new_notebook()\n"
+    "nb.metadata['kernelspec'] = {'name': 'python3', 'display_name': 'Python 3', 'language': 'python'}\n"
+    "p = nbformat.v4.new_code_cell('x = 0.5\\ny = 1')\n"
+    "p.metadata['tags'] = ['parameters']\n"
+    "nb.cells = [p, nbformat.v4.new_code_cell(\n"
+    "    'import mlops_jupyter as mj\\nwith mj.start_run(name=\"t\"):\\n'\n"
+    "    '    mj.log_metric(\"score\", 1 - abs(x - 0.3) - 0.01 * y)')]\n"
+    "nbformat.write(nb, 'tiny.ipynb')\n"
+    "res = mj.tune('tiny.ipynb', {'x': 'float:0..1', 'y': 'int:1..5'}, 'score', trials=4,\n"
+    "              parallel=1, pruner=None, progress=False)\n"
+    "res",
+    "from mlops_jupyter.monitors.charts import TrendChart\n"
+    "pts = [{'at': f'2026-01-0{i}T00:00:00', 'status': s, 'share': v}\n"
+    "       for i, (s, v) in enumerate([('ok', 0.05), ('ok', 0.1), ('drift', 0.4)], 1)]\n"
+    "TrendChart('monitor m: share of drifted columns', pts, 'share', 0.3, 'drifted share')",
+]
+
+
+def test_tuning_panel_and_monitor_trend_draw_live_and_reopened(lab: dict[str, Any], browser: Any) -> None:
+    """JupyterLab ranks text/html above Vega-Lite: a bundle with both showed only the
+    tuning table (failed before: no chart). Live and reopened without the kernel, both
+    charts are drawn by JupyterLab's Vega renderer, and no widget error appears."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in TUNE_AND_TREND]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, str(lab["root"] / "tune.ipynb"))
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{lab['url']}/lab/tree/tune.ipynb?token={lab['token']}")
+    page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=60_000)
+    _accept_kernel(page)
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
+    _menu(page, "Run", "Run All Cells")
+
+    def charts_drawn() -> None:
+        try:
+            page.wait_for_function("document.querySelectorAll('.vega-embed').length >= 2",
+                                   timeout=180_000)
+        except Exception:
+            _shot(page, "6-tune-failed.png")
+            raise
+        text = page.locator(".jp-NotebookPanel").first.text_content() or ""
+        assert "Tune tiny" in text  # the HTML summary, its own output
+        drawn = page.locator(".vega-embed canvas, .vega-embed svg.marks")
+        sizes = [drawn.nth(i).bounding_box() for i in range(drawn.count())]
+        assert len([b for b in sizes if b and b["height"] > 150]) >= 2, sizes
+        assert ERROR_TEXT not in page.content()
+
+    charts_drawn()
+    page.locator(".vega-embed").first.scroll_into_view_if_needed()
+    _shot(page, "6-tune-and-trend-live.png")
+    page.keyboard.press("Control+s")
+    page.wait_for_timeout(1500)
+    saved = json.loads((lab["root"] / "tune.ipynb").read_text(encoding="utf-8"))
+    specs = [o["data"]["application/vnd.vegalite.v5+json"] for c in saved["cells"]
+             for o in c["outputs"] if "application/vnd.vegalite.v5+json" in o.get("data", {})]
+    spec_text = json.dumps(specs)
+    assert "Optimisation history" in spec_text and "Parallel coordinates" in spec_text
+    assert "drifted share" in spec_text
+    # the outputs that carry a chart carry no text/html, which JupyterLab would prefer
+    assert all("text/html" not in o.get("data", {}) for c in saved["cells"] for o in c["outputs"]
+               if "application/vnd.vegalite.v5+json" in o.get("data", {}))
+    _menu(page, "Kernel", "Shut Down Kernel")
+    page.wait_for_timeout(1000)
+    page.close()
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{lab['url']}/lab/tree/tune.ipynb?token={lab['token']}")
+    page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=60_000)
+    _accept_kernel(page)
+    charts_drawn()
+    _shot(page, "7-tune-and-trend-reopened.png")
+    page.close()

@@ -14,6 +14,7 @@ from typing import Any
 
 VEGALITE_MIME = "application/vnd.vegalite.v5+json"
 SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
+TRIAL_AXIS = {"tickMinStep": 1, "format": "d"}  # trials are whole numbers
 MAX_PARAMS = 8  # parallel coordinates of more axes are unreadable (mlflow#3763)
 
 
@@ -68,12 +69,12 @@ def spec(result: Any) -> dict[str, Any]:
         "width": 420, "height": 180,
         "layer": [
             {"mark": {"type": "point", "filled": True},
-             "encoding": {"x": {"field": "trial", "type": "quantitative"},
+             "encoding": {"x": {"field": "trial", "type": "quantitative", "axis": TRIAL_AXIS},
                           "y": {"field": "value", "type": "quantitative", "title": metric,
                                 "scale": {"zero": False}},
                           "tooltip": [{"field": "trial"}, {"field": "value"}]}},
             {"mark": {"type": "line", "interpolate": "step-after", "color": "#c62828"},
-             "encoding": {"x": {"field": "trial", "type": "quantitative"},
+             "encoding": {"x": {"field": "trial", "type": "quantitative", "axis": TRIAL_AXIS},
                           "y": {"field": "best", "type": "quantitative"}}},
         ],
     }]
@@ -100,7 +101,8 @@ def spec(result: Any) -> dict[str, Any]:
                 "tooltip": [{"field": "trial"}, {"field": "axis"}, {"field": "raw"}],
             },
         })
-    return {"$schema": SCHEMA, "vconcat": views}
+    # each view its own colour scale: the parallel coordinates' legend is not the history's
+    return {"$schema": SCHEMA, "vconcat": views, "resolve": {"scale": {"color": "independent"}}}
 
 
 def html(result: Any) -> str:

@@ -57,10 +57,8 @@ class TrendChart(ch.Chart):
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         bundle = super()._repr_mimebundle_(include, exclude)
         bundle["text/plain"] = f"<TrendChart {self.title}: {len(self.points)} checks>"
-        return bundle
-
-    def _repr_html_(self) -> str:
-        return self.to_html()
+        return bundle  # no _repr_html_: IPython would add text/html, which JupyterLab
+        # prefers to Vega-Lite, and the live chart would never be drawn
 
 
 def chart(name: str, column: str | None = None) -> TrendChart:
