@@ -171,6 +171,23 @@ def _executed_notebook(path: Path, store: Path) -> None:
     nbformat.write(nb, path)
 
 
+def _open(browser: Any, lab: dict[str, Any], name: str) -> Any:
+    """A new page with notebook ``name`` open in JupyterLab, its kernel chosen."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{lab['url']}/lab/tree/{name}?token={lab['token']}")
+    page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=60_000)
+    _accept_kernel(page)
+    return page
+
+
+def _shut_down_and_reopen(page: Any, browser: Any, lab: dict[str, Any], name: str) -> Any:
+    """Shut the kernel down, close the page, open the saved notebook again."""
+    _menu(page, "Kernel", "Shut Down Kernel")
+    page.wait_for_timeout(1000)
+    page.close()
+    return _open(browser, lab, name)
+
+
 def _shot(target: Any, name: str) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / name
@@ -179,10 +196,7 @@ def _shot(target: Any, name: str) -> Path:
 
 
 def test_compare_panels_live_saved_reopened_and_exported(lab: dict[str, Any], browser: Any) -> None:
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(f"{lab['url']}/lab/tree/compare.ipynb?token={lab['token']}")
-    page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=60_000)
-    _accept_kernel(page)
+    page = _open(browser, lab, "compare.ipynb")
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
     _menu(page, "Run", "Run All Cells")
     # the last cell (%mlops runs) shows the runs table when everything ran
@@ -224,13 +238,7 @@ def test_compare_panels_live_saved_reopened_and_exported(lab: dict[str, Any], br
              for k in o.get("data", {})}
     assert "application/vnd.vegalite.v5+json" in mimes and "image/svg+xml" in mimes
     assert "application/vnd.jupyter.widget-view+json" not in mimes
-    _menu(page, "Kernel", "Shut Down Kernel")
-    page.wait_for_timeout(1000)
-    page.close()
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(f"{lab['url']}/lab/tree/compare.ipynb?token={lab['token']}")
-    page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=60_000)
-    _accept_kernel(page)
+    page = _shut_down_and_reopen(page, browser, lab, "compare.ipynb")
     page.locator(".mj-compare").first.wait_for(timeout=30_000)
     page.locator(".vega-embed").first.wait_for(timeout=30_000)
     assert page.locator(".mj-runs").count() >= 1
@@ -267,6 +275,7 @@ def test_compare_panels_live_saved_reopened_and_exported(lab: dict[str, Any], br
         page.close()
 
 
+SHOWN = ".jp-NotebookPanel:not(.lm-mod-hidden)"  # the notebook tab in front
 TUNE_AND_TREND = [
     "import mlops_jupyter as mj, nbformat\n"
     "nb = nbformat.v4.new_notebook()\n"
@@ -297,29 +306,27 @@ def test_tuning_panel_and_monitor_trend_draw_live_and_reopened(lab: dict[str, An
     nb.cells = [nbformat.v4.new_code_cell(src) for src in TUNE_AND_TREND]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, str(lab["root"] / "tune.ipynb"))
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(f"{lab['url']}/lab/tree/tune.ipynb?token={lab['token']}")
-    page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=60_000)
-    _accept_kernel(page)
-    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
+    page = _open(browser, lab, "tune.ipynb")
+    # the compare tour's tab may be restored beside this one (hidden): look at ours only
+    page.wait_for_selector(f"{SHOWN} .jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
     _menu(page, "Run", "Run All Cells")
 
     def charts_drawn() -> None:
         try:
-            page.wait_for_function("document.querySelectorAll('.vega-embed').length >= 2",
-                                   timeout=180_000)
+            page.wait_for_function(
+                f"document.querySelectorAll(\"{SHOWN} .vega-embed\").length >= 2", timeout=180_000)
         except Exception:
             _shot(page, "6-tune-failed.png")
             raise
-        text = page.locator(".jp-NotebookPanel").first.text_content() or ""
+        text = page.locator(SHOWN).first.text_content() or ""
         assert "Tune tiny" in text  # the HTML summary, its own output
-        drawn = page.locator(".vega-embed canvas, .vega-embed svg.marks")
+        drawn = page.locator(f"{SHOWN} .vega-embed canvas, {SHOWN} .vega-embed svg.marks")
         sizes = [drawn.nth(i).bounding_box() for i in range(drawn.count())]
         assert len([b for b in sizes if b and b["height"] > 150]) >= 2, sizes
         assert ERROR_TEXT not in page.content()
 
     charts_drawn()
-    page.locator(".vega-embed").first.scroll_into_view_if_needed()
+    page.locator(f"{SHOWN} .vega-embed").first.scroll_into_view_if_needed()
     _shot(page, "6-tune-and-trend-live.png")
     page.keyboard.press("Control+s")
     page.wait_for_timeout(1500)
@@ -332,13 +339,7 @@ def test_tuning_panel_and_monitor_trend_draw_live_and_reopened(lab: dict[str, An
     # the outputs that carry a chart carry no text/html, which JupyterLab would prefer
     assert all("text/html" not in o.get("data", {}) for c in saved["cells"] for o in c["outputs"]
                if "application/vnd.vegalite.v5+json" in o.get("data", {}))
-    _menu(page, "Kernel", "Shut Down Kernel")
-    page.wait_for_timeout(1000)
-    page.close()
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(f"{lab['url']}/lab/tree/tune.ipynb?token={lab['token']}")
-    page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=60_000)
-    _accept_kernel(page)
+    page = _shut_down_and_reopen(page, browser, lab, "tune.ipynb")
     charts_drawn()
     _shot(page, "7-tune-and-trend-reopened.png")
     page.close()
