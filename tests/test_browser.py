@@ -30,6 +30,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "tests" / "artifacts" / "browser"
+#: the notebook tab in front (JupyterLab may restore other notebooks' tabs, hidden, beside it)
+SHOWN = ".jp-NotebookPanel:not(.lm-mod-hidden)"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ERROR_TEXT = "Error displaying widget"
 
@@ -174,8 +176,9 @@ def _executed_notebook(path: Path, store: Path) -> None:
 def _open(browser: Any, lab: dict[str, Any], name: str) -> Any:
     """A new page with notebook ``name`` open in JupyterLab, its kernel chosen."""
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(f"{lab['url']}/lab/tree/{name}?token={lab['token']}")
-    page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=60_000)
+    # reset: no other notebook's tab restored beside this one
+    page.goto(f"{lab['url']}/lab/tree/{name}?reset&token={lab['token']}")
+    page.wait_for_selector(f"{SHOWN} .jp-Cell", timeout=60_000)
     _accept_kernel(page)
     return page
 
@@ -275,7 +278,6 @@ def test_compare_panels_live_saved_reopened_and_exported(lab: dict[str, Any], br
         page.close()
 
 
-SHOWN = ".jp-NotebookPanel:not(.lm-mod-hidden)"  # the notebook tab in front
 TUNE_AND_TREND = [
     "import mlops_jupyter as mj, nbformat\n"
     "nb = nbformat.v4.new_notebook()\n"
@@ -307,7 +309,6 @@ def test_tuning_panel_and_monitor_trend_draw_live_and_reopened(lab: dict[str, An
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, str(lab["root"] / "tune.ipynb"))
     page = _open(browser, lab, "tune.ipynb")
-    # the compare tour's tab may be restored beside this one (hidden): look at ours only
     page.wait_for_selector(f"{SHOWN} .jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
     _menu(page, "Run", "Run All Cells")
 
